@@ -1,0 +1,97 @@
+// Package abi is the contract between the wasmroute host and a guest module:
+// the names of the functions each side provides, the result codes they return,
+// the ABI version marker, and the binary encoding of request and response
+// heads.
+//
+// Both the host (github.com/wasmroute/wasmroute/host) and the guest SDK
+// (github.com/wasmroute/wasmroute/guest) import this package; neither imports
+// the other. It uses only the standard library and compiles for the host and
+// for GOOS=wasip1. README.md beside this file is the full specification, written
+// so that a guest in another language can implement it.
+package abi
+
+import "strconv"
+
+// Version is the ABI version this package describes. A guest declares the
+// version it speaks by exporting a function named VersionExport(Version);
+// the host refuses modules that declare any other version.
+const Version = 1
+
+// VersionExportPrefix starts the name of the export that declares a guest's ABI
+// version: "wasmroute_abi_v1" declares version 1.
+const VersionExportPrefix = "wasmroute_abi_v"
+
+// VersionExport returns the name of the export a guest of ABI version v must
+// provide. The export is a function with no parameters and no results.
+func VersionExport(v int) string { return VersionExportPrefix + strconv.Itoa(v) }
+
+// ImportModule is the module name under which the host provides its functions.
+const ImportModule = "wasmroute"
+
+// Names of the functions the host provides in ImportModule. Pointers and
+// lengths are offsets and byte counts in the guest's linear memory (i32).
+const (
+	// FuncReadRequestHead copies the encoded request head of the current
+	// request into guest memory: (ptr, len i32) -> i32. It returns the head's
+	// length; if len is smaller than that, nothing is copied.
+	FuncReadRequestHead = "read_request_head"
+	// FuncReadBody reads the next bytes of the request body into guest memory:
+	// (ptr, len i32) -> i32. It returns the number of bytes read, 0 at the end
+	// of the body, or a negative result code.
+	FuncReadBody = "read_body"
+	// FuncWriteResponseHead sends the encoded response head: (ptr, len i32) -> i32.
+	// It may be called once per request, before any body bytes. It returns 0
+	// or a negative result code.
+	FuncWriteResponseHead = "write_response_head"
+	// FuncWriteBody sends response body bytes: (ptr, len i32) -> i32. It
+	// returns 0 or a negative result code.
+	FuncWriteBody = "write_body"
+	// FuncFlush sends everything written so far to the client: () -> i32.
+	FuncFlush = "flush"
+	// FuncLog writes one log line at a level: (level, ptr, len i32) -> ().
+	FuncLog = "log"
+)
+
+// ExportHandle is the name of the function a guest exports to serve one
+// request: (head_len i32) -> i32. head_len is the size of the encoded request
+// head the guest then reads with FuncReadRequestHead. The result is
+// HandleOK or HandleAborted.
+const ExportHandle = "wasmroute_handle"
+
+// ExportInitialize is the reactor initialisation function the host calls once
+// per instance before the first request (WASI reactor convention).
+const ExportInitialize = "_initialize"
+
+// Results of ExportHandle.
+const (
+	// HandleOK means the guest sent a complete response.
+	HandleOK = 0
+	// HandleAborted means the guest gave up after the response head was sent
+	// (a panic mid-stream); the host must abort the connection so the client
+	// sees a truncated response rather than a complete one.
+	HandleAborted = 1
+)
+
+// Result codes the host functions return. All are negative so they never
+// collide with a byte count.
+const (
+	// ErrIO means the operation failed: the client went away, or the request
+	// body ended before its declared length.
+	ErrIO = -1
+	// ErrBodyTooLarge means the request body exceeds the route's limit.
+	ErrBodyTooLarge = -2
+	// ErrState means the call is not valid now, such as a second response
+	// head or body bytes before the head.
+	ErrState = -3
+	// ErrInvalid means the guest passed an encoding the host cannot decode or
+	// accept, such as a malformed response head.
+	ErrInvalid = -4
+)
+
+// Log levels for FuncLog. They match log/slog's levels.
+const (
+	LogDebug = -4
+	LogInfo  = 0
+	LogWarn  = 4
+	LogError = 8
+)

@@ -1,0 +1,67 @@
+// Command wasmroute builds apps of route.go files into WebAssembly modules
+// and serves them with the wasmroute host.
+//
+//	wasmroute build [DIR]   compile every route under DIR/app into DIR/.wasmroute
+//	wasmroute start [DIR]   serve the built bundle
+//	wasmroute dev [DIR]     build, serve, and rebuild on change
+//	wasmroute routes [DIR]  print the route table
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "wasmroute:", err)
+		os.Exit(1)
+	}
+}
+
+// serveFlags are the flags shared by start and dev.
+type serveFlags struct {
+	addr     string
+	cacheDir string
+	logLevel string
+}
+
+func (f *serveFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:3000", "address to listen on (HOST:PORT)")
+	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", `compiled-module cache directory (default: the user cache dir; "off" disables)`)
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+func (f *serveFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wasmroute",
+		Short:         "Next.js-style route handlers in Go, compiled to WebAssembly and served at the edge",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd())
+	return root
+}
+
+func appDir(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return "."
+}

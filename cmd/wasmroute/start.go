@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/bundle"
+)
+
+func newStartCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "start [DIR]",
+		Short: "Serve the bundle built in DIR/.wasmroute",
+		Long: `Start serves the bundle that 'wasmroute build' wrote to DIR/.wasmroute
+(DIR defaults to ".") on --addr, until interrupted.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := f.logger()
+			if err != nil {
+				return err
+			}
+			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), host.Options{Logger: log, CacheDir: f.cacheDir})
+			if err != nil {
+				return err
+			}
+			defer h.Close(context.Background())
+			return serve(cmd.Context(), f.addr, h, log)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// serve listens on addr until ctx is done, then shuts down gracefully:
+// requests in flight finish.
+func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", slog.String("url", "http://"+ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+// Package route is /api/users: list users a page at a time, create one.
+package route
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"example.com/api/lib/users"
+	"github.com/wasmroute/wasmroute/guest"
+)
+
+// GET lists users: ?page=1&limit=10 by default.
+func GET(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, err1 := intParam(q.Get("page"), 1)
+	limit, err2 := intParam(q.Get("limit"), 10)
+	if err1 != nil || err2 != nil || page < 1 || limit < 1 || limit > 100 {
+		guest.Error(w, http.StatusBadRequest, "page must be >= 1 and limit between 1 and 100")
+		return
+	}
+	all := users.All()
+	start := min((page-1)*limit, len(all))
+	end := min(start+limit, len(all))
+	guest.JSON(w, http.StatusOK, struct {
+		Data  []users.User `json:"data"`
+		Page  int          `json:"page"`
+		Limit int          `json:"limit"`
+	}{all[start:end], page, limit})
+}
+
+// POST creates a user from {"name": ..., "email": ...}.
+func POST(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		guest.Error(w, http.StatusBadRequest, "invalid JSON body")
+		return
+	}
+	if in.Name == "" || in.Email == "" {
+		guest.Error(w, http.StatusBadRequest, "name and email are required")
+		return
+	}
+	u := users.User{ID: strconv.Itoa(users.Count + 1), Name: in.Name, Email: in.Email}
+	guest.JSON(w, http.StatusCreated, map[string]any{"data": u})
+}
+
+func intParam(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	return strconv.Atoi(s)
+}

@@ -1,0 +1,359 @@
+//go:build wasip1
+
+package guest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/wasmroute/wasmroute/abi"
+)
+
+//go:wasmimport wasmroute read_request_head
+func hostReadRequestHead(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport wasmroute read_body
+func hostReadBody(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport wasmroute write_response_head
+func hostWriteResponseHead(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport wasmroute write_body
+func hostWriteBody(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport wasmroute flush
+func hostFlush() int32
+
+//go:wasmimport wasmroute log
+func hostLog(level int32, ptr unsafe.Pointer, n uint32)
+
+// abiVersion is the export that declares which ABI this module speaks.
+//
+//go:wasmexport wasmroute_abi_v1
+func abiVersion() {}
+
+// bodyChunk is how many response bytes the writer collects before it sends
+// them to the host. A response that fits is sent in one call, with a
+// Content-Length.
+const bodyChunk = 16 << 10
+
+// state is reused from request to request: an instance serves one request at
+// a time, so these buffers never alias a live request.
+var state struct {
+	headBuf []byte
+	head    abi.RequestHead
+	w       responseWriter
+}
+
+// handle serves one request. The host calls it with the size of the encoded
+// request head.
+//
+//go:wasmexport wasmroute_handle
+func handle(headLen uint32) uint32 {
+	if uint32(cap(state.headBuf)) < headLen {
+		state.headBuf = make([]byte, headLen)
+	}
+	buf := state.headBuf[:headLen]
+	if n := hostReadRequestHead(bufPtr(buf), headLen); n != int32(headLen) {
+		logf(abi.LogError, "wasmroute: host sent a request head of %d bytes, announced %d", n, headLen)
+		return abi.HandleAborted
+	}
+	// One copy: every string in the request is a substring of src, and may be
+	// kept by the handler after it returns.
+	src := string(buf)
+	h := &state.head
+	if err := h.Decode(src); err != nil {
+		logf(abi.LogError, "wasmroute: %v", err)
+		return abi.HandleAborted
+	}
+	w := &state.w
+	w.reset(h.Method == http.MethodHead)
+	r, err := newRequest(h)
+	if err != nil {
+		Error(w, http.StatusBadRequest, "Bad Request")
+		return w.finish()
+	}
+	return serve(w, r)
+}
+
+func serve(w *responseWriter, r *http.Request) (result uint32) {
+	defer func() {
+		if p := recover(); p != nil {
+			result = w.recoverFrom(p)
+		}
+	}()
+	h := handlerFor(r.Method)
+	if h == nil {
+		// The host answers unknown methods from the manifest; this only
+		// happens if the two disagree.
+		Error(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+	} else {
+		h.ServeHTTP(w, r)
+	}
+	return w.finish()
+}
+
+func newRequest(h *abi.RequestHead) (*http.Request, error) {
+	u, err := parseURI(h.URI)
+	if err != nil {
+		return nil, err
+	}
+	major, minor, ok := http.ParseHTTPVersion(h.Proto)
+	if !ok {
+		major, minor = 1, 1
+	}
+	r := &http.Request{
+		Method:        h.Method,
+		URL:           u,
+		Proto:         h.Proto,
+		ProtoMajor:    major,
+		ProtoMinor:    minor,
+		Header:        makeHeader(h.Header),
+		ContentLength: h.ContentLength,
+		Host:          h.Host,
+		RemoteAddr:    h.RemoteAddr,
+		RequestURI:    h.URI,
+	}
+	if h.ContentLength == 0 {
+		r.Body = http.NoBody
+	} else {
+		r.Body = &bodyReader{}
+	}
+	for i := 0; i+1 < len(h.Params); i += 2 {
+		r.SetPathValue(h.Params[i], h.Params[i+1])
+	}
+	return r, nil
+}
+
+// parseURI builds the request URL. The common case, a path without escapes,
+// is built by hand; anything else goes through url.ParseRequestURI.
+func parseURI(uri string) (*url.URL, error) {
+	path, query, _ := strings.Cut(uri, "?")
+	if strings.HasPrefix(path, "/") && !strings.ContainsAny(path, "%#") {
+		return &url.URL{Path: path, RawQuery: query}, nil
+	}
+	return url.ParseRequestURI(uri)
+}
+
+// makeHeader builds an http.Header from name/value pairs with one allocation
+// for all the value slices.
+func makeHeader(pairs []string) http.Header {
+	n := len(pairs) / 2
+	hdr := make(http.Header, n)
+	values := make([]string, n)
+	for i := 0; i < n; i++ {
+		name, value := pairs[2*i], pairs[2*i+1]
+		if prev, ok := hdr[name]; ok {
+			hdr[name] = append(prev, value)
+			continue
+		}
+		values[i] = value
+		hdr[name] = values[i : i+1 : i+1]
+	}
+	return hdr
+}
+
+// bodyReader streams the request body from the host.
+type bodyReader struct{ done bool }
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := hostReadBody(bufPtr(p), uint32(len(p)))
+	switch {
+	case n > 0:
+		return int(n), nil
+	case n == 0:
+		b.done = true
+		return 0, io.EOF
+	case n == abi.ErrBodyTooLarge:
+		return 0, &http.MaxBytesError{}
+	default:
+		return 0, fmt.Errorf("wasmroute: reading request body: %w", io.ErrUnexpectedEOF)
+	}
+}
+
+func (b *bodyReader) Close() error { b.done = true; return nil }
+
+// responseWriter buffers up to bodyChunk bytes, then streams to the host.
+type responseWriter struct {
+	header      http.Header
+	status      int   // 0 until WriteHeader
+	headSent    bool  // the head went to the host
+	discardBody bool  // HEAD request
+	written     int64 // body bytes the handler wrote
+	buf         []byte
+	headEnc     []byte
+	respHead    abi.ResponseHead
+	err         error // first host error; later writes fail with it
+}
+
+func (w *responseWriter) reset(discardBody bool) {
+	*w = responseWriter{
+		header:      make(http.Header),
+		discardBody: discardBody,
+		buf:         w.buf[:0],
+		headEnc:     w.headEnc[:0],
+		respHead:    abi.ResponseHead{Header: w.respHead.Header[:0]},
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, 0, bodyChunk)
+	}
+}
+
+// Header implements http.ResponseWriter.
+func (w *responseWriter) Header() http.Header { return w.header }
+
+// WriteHeader implements http.ResponseWriter. Like net/http, only the first
+// call counts.
+func (w *responseWriter) WriteHeader(status int) {
+	if w.status != 0 {
+		return
+	}
+	if status < 100 || status > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", status))
+	}
+	w.status = status
+}
+
+// Write implements http.ResponseWriter.
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	w.written += int64(len(p))
+	if w.discardBody {
+		return len(p), nil
+	}
+	if len(w.buf)+len(p) <= cap(w.buf) {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if err := w.sendBuffered(); err != nil {
+		return 0, err
+	}
+	if len(p) >= cap(w.buf) {
+		if err := w.sendBody(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// Flush implements http.Flusher: everything written so far reaches the client.
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.sendBuffered() == nil {
+		if rc := hostFlush(); rc < 0 {
+			w.err = fmt.Errorf("wasmroute: flushing response: host returned %d", rc)
+		}
+	}
+}
+
+// sendBuffered sends the head if needed and the buffered body bytes.
+func (w *responseWriter) sendBuffered() error {
+	if err := w.sendHead(); err != nil {
+		return err
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.sendBody(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+func (w *responseWriter) sendBody(p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if rc := hostWriteBody(bufPtr(p), uint32(len(p))); rc < 0 {
+		w.err = fmt.Errorf("wasmroute: writing response body: host returned %d", rc)
+	}
+	return w.err
+}
+
+func (w *responseWriter) sendHead() error {
+	if w.headSent || w.err != nil {
+		return w.err
+	}
+	w.headSent = true
+	rh := &w.respHead
+	rh.Status = w.status
+	for name, values := range w.header {
+		for _, v := range values {
+			rh.Header = append(rh.Header, name, v)
+		}
+	}
+	w.headEnc = rh.AppendEncode(w.headEnc[:0])
+	if rc := hostWriteResponseHead(bufPtr(w.headEnc), uint32(len(w.headEnc))); rc < 0 {
+		w.err = fmt.Errorf("wasmroute: host refused the response head (%d)", rc)
+	}
+	return w.err
+}
+
+// finish completes the response after the handler returned.
+func (w *responseWriter) finish() uint32 {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headSent && bodyAllowed(w.status) && w.header.Get("Content-Length") == "" &&
+		w.header.Get("Transfer-Encoding") == "" {
+		w.header.Set("Content-Length", strconv.FormatInt(w.written, 10))
+	}
+	if w.sendBuffered() != nil {
+		return abi.HandleAborted
+	}
+	return abi.HandleOK
+}
+
+// recoverFrom turns a handler panic into a 500, or an aborted stream when the
+// head is already on its way to the client.
+func (w *responseWriter) recoverFrom(p any) uint32 {
+	if p != http.ErrAbortHandler {
+		fmt.Fprintf(os.Stderr, "panic serving request: %v\n%s", p, debug.Stack())
+	}
+	if w.headSent {
+		return abi.HandleAborted
+	}
+	w.reset(w.discardBody)
+	Error(w, http.StatusInternalServerError, "Internal Server Error")
+	return w.finish()
+}
+
+func bodyAllowed(status int) bool {
+	return (status < 100 || status > 199) && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+func logf(level int32, format string, args ...any) {
+	msg := []byte(fmt.Sprintf(format, args...))
+	hostLog(level, bufPtr(msg), uint32(len(msg)))
+}
+
+func bufPtr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.SliceData(b))
+}

@@ -1,0 +1,142 @@
+// Package bundle is the on-disk form of a built wasmroute app: a directory
+// holding manifest.json and one WebAssembly module per route. `wasmroute
+// build` writes bundles; the host reads them.
+package bundle
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wasmroute/wasmroute/abi"
+)
+
+// DirName is the bundle directory inside an app directory.
+const DirName = ".wasmroute"
+
+// ManifestName is the manifest's file name inside a bundle.
+const ManifestName = "manifest.json"
+
+// Manifest lists an app's routes and the module that serves each.
+type Manifest struct {
+	// ABI is the guest ABI version the modules were built for.
+	ABI     int       `json:"abi"`
+	BuiltAt time.Time `json:"builtAt"`
+	Routes  []Route   `json:"routes"`
+}
+
+// Route is one route.go file and the module built from it.
+type Route struct {
+	// Pattern is the URL pattern in folder syntax: "/api/users/[id]".
+	Pattern string `json:"pattern"`
+	// Source is the route file, relative to the app directory, with "/"
+	// separators: "app/api/users/[id]/route.go".
+	Source string `json:"source"`
+	// Methods are the HTTP methods the route exports, in canonical order.
+	Methods []string `json:"methods"`
+	// Module is the module's file name, relative to the bundle directory.
+	Module string `json:"module"`
+	// SHA256 is the hex SHA-256 of the module file.
+	SHA256 string `json:"sha256"`
+	// Size is the module's size in bytes.
+	Size int64 `json:"size"`
+	// Config is the route segment config the file exports.
+	Config SegmentConfig `json:"config"`
+}
+
+// SegmentConfig is the route segment config, read from the route file's
+// exported constants at build time (const MaxDuration = 10).
+type SegmentConfig struct {
+	// MaxDuration is the wall-clock limit of one request, in seconds.
+	MaxDuration int `json:"maxDuration,omitempty"`
+	// Dynamic is Next.js's rendering hint ("auto", "force-dynamic", ...).
+	Dynamic string `json:"dynamic,omitempty"`
+	// Revalidate is the cache lifetime of a response in seconds.
+	Revalidate int `json:"revalidate,omitempty"`
+	// BodyLimit is the request body limit in bytes.
+	BodyLimit int64 `json:"bodyLimit,omitempty"`
+}
+
+// Load reads and validates the manifest of the bundle in dir.
+func Load(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no bundle at %s (run `wasmroute build` first)", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if m.ABI != abi.Version {
+		return nil, fmt.Errorf("%s: bundle was built for ABI version %d; this host speaks version %d (rebuild the app)", path, m.ABI, abi.Version)
+	}
+	if len(m.Routes) == 0 {
+		return nil, fmt.Errorf("%s: the bundle has no routes", path)
+	}
+	for _, r := range m.Routes {
+		if r.Module == "" || filepath.IsAbs(r.Module) || strings.Contains(r.Module, "..") {
+			return nil, fmt.Errorf("%s: route %s: invalid module path %q", path, r.Pattern, r.Module)
+		}
+	}
+	return &m, nil
+}
+
+// ReadModule reads a route's module from the bundle in dir and checks it
+// against the manifest's SHA-256.
+func ReadModule(dir string, r *Route) ([]byte, error) {
+	path := filepath.Join(dir, r.Module)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: %w", r.Pattern, err)
+	}
+	if sum := Sum(b); sum != r.SHA256 {
+		return nil, fmt.Errorf("route %s: module %s is corrupt: sha256 %s, manifest says %s", r.Pattern, path, sum, r.SHA256)
+	}
+	return b, nil
+}
+
+// Sum returns the hex SHA-256 of a module, as recorded in the manifest.
+func Sum(module []byte) string {
+	s := sha256.Sum256(module)
+	return hex.EncodeToString(s[:])
+}
+
+// Write stores m as dir's manifest. It replaces the file atomically, so a
+// host reading the bundle never sees half a manifest.
+func Write(dir string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, ManifestName), append(b, '\n'))
+}
+
+// WriteFileAtomic writes data to a temporary file beside path and renames it
+// over path.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}

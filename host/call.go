@@ -1,0 +1,372 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmroute/wasmroute/abi"
+)
+
+var randReader io.Reader = rand.Reader
+
+// instance is one initialised guest module. It serves one request at a time.
+type instance struct {
+	pool   *pool
+	mod    api.Module
+	handle api.Function
+	stack  []uint64
+	cur    *call // the request being served, for guest output
+	stdout *guestOutput
+	stderr *guestOutput
+}
+
+func (i *instance) close() {
+	if i.mod != nil {
+		i.mod.Close(context.Background())
+	}
+}
+
+// call is the state of one request while the guest serves it. Host functions
+// find it through the context they are called with.
+type call struct {
+	context.Context
+	h     *Host
+	route *route
+	id    string
+	w     *recorder
+	r     *http.Request
+
+	head     abi.RequestHead
+	headEnc  []byte
+	respHead abi.ResponseHead
+	headSent bool
+	bodyDone bool
+	failed   bool // writing to the client failed
+}
+
+type callKey struct{}
+
+// Value implements context.Context, so host functions can find the call.
+func (c *call) Value(key any) any {
+	if key == (callKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+var callPool = sync.Pool{New: func() any { return new(call) }}
+
+func getCall() *call { return callPool.Get().(*call) }
+
+func putCall(c *call) {
+	*c = call{
+		head:     abi.RequestHead{Params: c.head.Params[:0], Header: c.head.Header[:0]},
+		headEnc:  c.headEnc[:0],
+		respHead: abi.ResponseHead{Header: c.respHead.Header[:0]},
+	}
+	callPool.Put(c)
+}
+
+func (c *call) init(h *Host, rt *route, id string, w *recorder, r *http.Request) {
+	c.Context = r.Context()
+	c.h, c.route, c.id, c.w, c.r = h, rt, id, w, r
+	hd := &c.head
+	hd.Method = r.Method
+	hd.URI = r.RequestURI
+	if hd.URI == "" {
+		hd.URI = r.URL.RequestURI()
+	}
+	hd.Proto = r.Proto
+	hd.Host = r.Host
+	hd.RemoteAddr = r.RemoteAddr
+	hd.ContentLength = r.ContentLength
+	if r.Body == nil || r.Body == http.NoBody {
+		hd.ContentLength = 0
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			hd.Header = append(hd.Header, name, v)
+		}
+	}
+	c.headEnc = hd.AppendEncode(c.headEnc[:0])
+}
+
+// invoke serves the call on an instance of its route.
+func (h *Host) invoke(c *call) {
+	p := c.route.pool
+	inst, err := p.get(c)
+	if err != nil {
+		if c.Err() != nil {
+			return // the client went away while waiting
+		}
+		h.log.Error("no instance for route", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("error", err.Error()))
+		writeError(c.w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	inst.cur = c
+	inst.stack[0] = uint64(len(c.headEnc))
+	err = inst.handle.CallWithStack(c, inst.stack)
+	inst.stdout.flush()
+	inst.stderr.flush()
+	inst.cur = nil
+	healthy := err == nil
+	if healthy && inst.mod.Memory().Size() > h.opts.RecycleMemory {
+		healthy = false // Go guests never shrink; start afresh
+	}
+	p.put(inst, healthy)
+	if err != nil {
+		h.log.Error("guest failed; instance discarded", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("error", err.Error()))
+		c.fail()
+		return
+	}
+	if uint32(inst.stack[0]) != abi.HandleOK || !c.headSent {
+		c.fail()
+	}
+}
+
+// fail ends a request the guest could not complete: a 500 if nothing was sent
+// yet, otherwise an aborted connection, so the client cannot take a cut-off
+// body for a whole one.
+func (c *call) fail() {
+	if !c.headSent {
+		writeError(c.w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+func callFrom(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// instantiateImports provides WASI and the wasmroute host functions.
+func instantiateImports(ctx context.Context, rt wazero.Runtime) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		return err
+	}
+	i32 := api.ValueTypeI32
+	b := rt.NewHostModuleBuilder(abi.ImportModule)
+	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
+		b.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(name)
+	}
+	fn(abi.FuncReadRequestHead, readRequestHead, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncReadBody, readBody, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncWriteResponseHead, writeResponseHead, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncWriteBody, writeBody, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncFlush, flush, nil, []api.ValueType{i32})
+	fn(abi.FuncLog, logLine, []api.ValueType{i32, i32, i32}, nil)
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func result(stack []uint64, v int32) { stack[0] = api.EncodeI32(v) }
+
+func readRequestHead(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	if c == nil {
+		result(stack, abi.ErrState)
+		return
+	}
+	if n < uint32(len(c.headEnc)) {
+		result(stack, int32(len(c.headEnc)))
+		return
+	}
+	if !mod.Memory().Write(ptr, c.headEnc) {
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	result(stack, int32(len(c.headEnc)))
+}
+
+func readBody(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	if c == nil {
+		result(stack, abi.ErrState)
+		return
+	}
+	if c.bodyDone || c.r.Body == nil {
+		result(stack, 0)
+		return
+	}
+	buf, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	for tries := 0; ; tries++ {
+		got, err := c.r.Body.Read(buf)
+		if got > 0 {
+			result(stack, int32(got))
+			return
+		}
+		var tooLarge *http.MaxBytesError
+		switch {
+		case err == io.EOF:
+			c.bodyDone = true
+			result(stack, 0)
+			return
+		case errors.As(err, &tooLarge):
+			result(stack, abi.ErrBodyTooLarge)
+			return
+		case err != nil || tries > 100:
+			c.h.log.Warn("reading request body", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.Any("error", err))
+			result(stack, abi.ErrIO)
+			return
+		}
+	}
+}
+
+func writeResponseHead(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	if c == nil || c.headSent {
+		result(stack, abi.ErrState)
+		return
+	}
+	buf, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	rh := &c.respHead
+	if err := rh.Decode(string(buf)); err != nil {
+		c.refuse("malformed response head")
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	for i := 0; i < len(rh.Header); i += 2 {
+		if !validHeaderName(rh.Header[i]) || !validHeaderValue(rh.Header[i+1]) {
+			c.refuse("invalid response header " + strconv.Quote(rh.Header[i]))
+			result(stack, abi.ErrInvalid)
+			return
+		}
+	}
+	hdr := c.w.Header()
+	for i := 0; i < len(rh.Header); i += 2 {
+		hdr.Add(rh.Header[i], rh.Header[i+1])
+	}
+	c.headSent = true
+	c.w.WriteHeader(rh.Status)
+	result(stack, 0)
+}
+
+// refuse logs a guest response the host will not pass on.
+func (c *call) refuse(reason string) {
+	c.h.log.Warn("guest response refused", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("reason", reason))
+}
+
+func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	if c == nil || !c.headSent {
+		result(stack, abi.ErrState)
+		return
+	}
+	if c.failed {
+		result(stack, abi.ErrIO)
+		return
+	}
+	buf, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	if c.r.Method == http.MethodHead {
+		result(stack, 0)
+		return
+	}
+	if _, err := c.w.Write(buf); err != nil {
+		c.failed = true
+		result(stack, abi.ErrIO)
+		return
+	}
+	result(stack, 0)
+}
+
+func flush(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	if c == nil || !c.headSent {
+		result(stack, abi.ErrState)
+		return
+	}
+	if c.failed || c.w.FlushError() != nil {
+		c.failed = true
+		result(stack, abi.ErrIO)
+		return
+	}
+	result(stack, 0)
+}
+
+// maxLogLine caps one guest log line; longer ones are cut.
+const maxLogLine = 16 << 10
+
+func logLine(ctx context.Context, mod api.Module, stack []uint64) {
+	level, ptr, n := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	c := callFrom(ctx)
+	if c == nil {
+		return
+	}
+	n = min(n, maxLogLine)
+	buf, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return
+	}
+	c.h.log.LogAttrs(c, slog.Level(level), string(buf), slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("source", "guest"))
+}
+
+// guestOutput sends a guest's stdout or stderr to the log, a line at a time,
+// tagged with the request being served.
+type guestOutput struct {
+	inst   *instance
+	stream string
+	buf    []byte
+}
+
+func (g *guestOutput) Write(p []byte) (int, error) {
+	g.buf = append(g.buf, p...)
+	for {
+		i := bytes.IndexByte(g.buf, '\n')
+		if i < 0 {
+			break
+		}
+		g.emit(g.buf[:i])
+		g.buf = g.buf[i+1:]
+	}
+	if len(g.buf) > maxLogLine {
+		g.flush()
+	}
+	return len(p), nil
+}
+
+func (g *guestOutput) flush() {
+	if len(g.buf) > 0 {
+		g.emit(g.buf)
+	}
+	g.buf = g.buf[:0]
+}
+
+func (g *guestOutput) emit(line []byte) {
+	attrs := []slog.Attr{slog.String("stream", g.stream), slog.String("route", g.inst.pool.pattern)}
+	if c := g.inst.cur; c != nil {
+		attrs = append(attrs, slog.String("request_id", c.id))
+	}
+	level := slog.LevelInfo
+	if g.stream == "stderr" {
+		level = slog.LevelWarn
+	}
+	g.inst.pool.h.log.LogAttrs(context.Background(), level, string(line), attrs...)
+}

@@ -1,0 +1,339 @@
+// Package host serves built wasmroute apps: it loads a bundle, compiles each
+// route's WebAssembly module with wazero, keeps a bounded pool of initialised
+// instances per route, and maps every HTTP request to one call into the right
+// module, with Next.js App Router semantics for paths and methods.
+//
+// A *Host is an http.Handler, so it embeds into any Go server:
+//
+//	h, err := host.New("myapp/.wasmroute", host.Options{})
+//	if err != nil { ... }
+//	defer h.Close(context.Background())
+//	http.ListenAndServe("127.0.0.1:3000", h)
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/host/router"
+)
+
+// Options configure a Host. The zero value is ready to use.
+type Options struct {
+	// Logger receives one line per request, guest output, and errors.
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+	// CacheDir is where compiled modules are cached between runs. Defaults to
+	// wasmroute/wazero under os.UserCacheDir. "off" disables the cache.
+	CacheDir string
+	// MaxInstances caps the instances of one route, and so the requests one
+	// route serves at once. Defaults to 4 × GOMAXPROCS.
+	MaxInstances int
+	// RecycleMemory retires an instance whose linear memory has grown past
+	// this many bytes, since Go guests never give memory back. Defaults to
+	// 64 MiB.
+	RecycleMemory uint32
+	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
+	// Defaults to 2048 (128 MiB).
+	MemoryLimitPages uint32
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = 4 * runtime.GOMAXPROCS(0)
+	}
+	if o.RecycleMemory == 0 {
+		o.RecycleMemory = 64 << 20
+	}
+	if o.MemoryLimitPages == 0 {
+		o.MemoryLimitPages = 2048
+	}
+}
+
+// Host serves the routes of one bundle. It is safe for concurrent use.
+type Host struct {
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+
+	state    atomic.Pointer[state]
+	reloadMu sync.Mutex
+	reqSeq   atomic.Uint64
+	reqBase  string
+}
+
+// state is one generation of the route table. Reload swaps it atomically;
+// requests already running keep the generation they started with.
+type state struct {
+	router *router.Table
+	routes []*route
+}
+
+// route is one entry of the route table with the pool that serves it.
+type route struct {
+	bundle.Route
+	methods methodSet
+	allow   string
+	pool    *pool
+}
+
+// New loads the bundle in dir (an app's .wasmroute directory) and returns a
+// Host serving it. Modules compile in the background; a request for a route
+// whose module is not compiled yet waits for it. Call Warm to wait for all of
+// them and learn which failed.
+func New(dir string, opts Options) (*Host, error) {
+	opts.setDefaults()
+	h := &Host{dir: dir, opts: opts, log: opts.Logger}
+	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
+	cfg := wazero.NewRuntimeConfigCompiler().
+		WithMemoryLimitPages(opts.MemoryLimitPages)
+	if opts.CacheDir != "off" {
+		cacheDir := opts.CacheDir
+		if cacheDir == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				base = os.TempDir()
+			}
+			cacheDir = filepath.Join(base, "wasmroute", "wazero")
+		}
+		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w", cacheDir, err)
+		}
+		h.cache = cache
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	ctx := context.Background()
+	h.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
+	if err := instantiateImports(ctx, h.rt); err != nil {
+		h.Close(ctx)
+		return nil, err
+	}
+	if err := h.Reload(); err != nil {
+		h.Close(ctx)
+		return nil, err
+	}
+	return h, nil
+}
+
+// Reload reads the bundle's manifest again and swaps in the new route table.
+// Routes whose module did not change keep their compiled module and warm
+// instances; requests already running finish on the instances they hold.
+// On error the current table stays in place.
+func (h *Host) Reload() error {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	m, err := bundle.Load(h.dir)
+	if err != nil {
+		return err
+	}
+	patterns := make([]string, len(m.Routes))
+	for i, r := range m.Routes {
+		patterns[i] = r.Pattern
+	}
+	tbl, err := router.New(patterns)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(h.dir, bundle.ManifestName), err)
+	}
+	old := h.state.Load()
+	reuse := map[string]*pool{} // by module sha256
+	if old != nil {
+		for _, r := range old.routes {
+			reuse[r.SHA256] = r.pool
+		}
+	}
+	next := &state{router: tbl, routes: make([]*route, len(m.Routes))}
+	kept := map[*pool]bool{}
+	for i, br := range m.Routes {
+		ms, err := parseMethods(br.Methods)
+		if err != nil {
+			return fmt.Errorf("route %s: %w", br.Pattern, err)
+		}
+		r := &route{Route: br, methods: ms, allow: ms.allow()}
+		if p := reuse[br.SHA256]; p != nil && !kept[p] {
+			r.pool = p
+			kept[p] = true
+		} else {
+			r.pool = newPool(h, r)
+		}
+		next.routes[i] = r
+	}
+	h.state.Store(next)
+	if old != nil {
+		for _, r := range old.routes {
+			if !kept[r.pool] {
+				r.pool.retire()
+			}
+		}
+	}
+	for _, r := range next.routes {
+		go r.pool.warm()
+	}
+	return nil
+}
+
+// Warm compiles every route's module and starts one instance of each, and
+// returns the errors of the routes that cannot serve, joined.
+func (h *Host) Warm(ctx context.Context) error {
+	var errs []error
+	for _, r := range h.state.Load().routes {
+		if err := r.pool.compile(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the runtime. Requests still running fail.
+func (h *Host) Close(ctx context.Context) error {
+	var err error
+	if h.rt != nil {
+		err = h.rt.Close(ctx)
+	}
+	if h.cache != nil {
+		err = errors.Join(err, h.cache.Close(ctx))
+	}
+	return err
+}
+
+// Routes returns the patterns the host serves, in manifest order.
+func (h *Host) Routes() []string {
+	s := h.state.Load()
+	out := make([]string, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = r.Pattern
+	}
+	return out
+}
+
+// ServeHTTP routes the request and serves it from the route's module.
+func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	id := h.reqBase + strconv.FormatUint(h.reqSeq.Add(1), 36)
+	pattern := ""
+	defer func() {
+		p := recover()
+		level := slog.LevelInfo
+		if rec.status >= 500 || p != nil {
+			level = slog.LevelError
+		}
+		h.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.String("route", pattern),
+			slog.Int("status", rec.statusOr200()), slog.Int64("bytes", rec.size),
+			slog.Duration("duration", time.Since(start)))
+		if p != nil {
+			panic(p)
+		}
+	}()
+
+	path := r.URL.EscapedPath()
+	if clean := router.Clean(path); clean != path {
+		// Next.js redirects /api/hello/ to /api/hello; unclean paths
+		// (//, /./, /../) get the same treatment.
+		target := clean
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(rec, r, target, http.StatusPermanentRedirect)
+		return
+	}
+	s := h.state.Load()
+	c := getCall()
+	defer putCall(c)
+	idx, params, ok := s.router.Match(path, c.head.Params[:0])
+	c.head.Params = params
+	if !ok {
+		writeError(rec, http.StatusNotFound, "Not Found")
+		return
+	}
+	rt := s.routes[idx]
+	pattern = rt.Pattern
+	m := methodBit(r.Method)
+	if !rt.methods.serves(m) {
+		if m == methodOPTIONS {
+			rec.Header().Set("Allow", rt.allow)
+			rec.WriteHeader(http.StatusNoContent)
+			return
+		}
+		rec.Header().Set("Allow", rt.allow)
+		writeError(rec, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	c.init(h, rt, id, rec, r)
+	h.invoke(c)
+}
+
+// writeError writes the one error shape of the product: {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	body, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	_, _ = w.Write(body)
+}
+
+// recorder remembers the status and size of a response for the request log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	size   int64
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.size += int64(n)
+	return n, err
+}
+
+// FlushError sends buffered data to the client; http.ResponseController
+// uses it.
+func (r *recorder) FlushError() error {
+	return http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher.
+func (r *recorder) Flush() { _ = r.FlushError() }
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *recorder) statusOr200() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
+}

@@ -1,0 +1,230 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/host/bundle"
+)
+
+// pool owns one route's compiled module and its initialised instances. At
+// most h.opts.MaxInstances instances exist at once; idle ones wait in idle.
+type pool struct {
+	h       *Host
+	pattern string
+	module  string // module file, for errors
+	sha     string
+
+	compileOnce sync.Once
+	compiled    wazero.CompiledModule
+	compileErr  error
+
+	idle  chan *instance
+	slots chan struct{} // one token per live instance
+
+	mu      sync.Mutex
+	live    int
+	retired bool
+}
+
+func newPool(h *Host, r *route) *pool {
+	return &pool{
+		h:       h,
+		pattern: r.Pattern,
+		module:  r.Module,
+		sha:     r.SHA256,
+		idle:    make(chan *instance, h.opts.MaxInstances),
+		slots:   make(chan struct{}, h.opts.MaxInstances),
+	}
+}
+
+// compile reads, verifies and compiles the module once; every later call
+// returns the first result.
+func (p *pool) compile() error {
+	p.compileOnce.Do(func() {
+		p.compiled, p.compileErr = p.doCompile()
+		if p.compileErr != nil {
+			p.h.log.Error("route cannot serve", slog.String("route", p.pattern), slog.String("error", p.compileErr.Error()))
+		}
+	})
+	return p.compileErr
+}
+
+func (p *pool) doCompile() (wazero.CompiledModule, error) {
+	r := bundle.Route{Pattern: p.pattern, Module: p.module, SHA256: p.sha}
+	bin, err := bundle.ReadModule(p.h.dir, &r)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := p.h.rt.CompileModule(context.Background(), bin)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: module %s: %w", p.pattern, p.module, err)
+	}
+	if err := checkExports(cm); err != nil {
+		cm.Close(context.Background())
+		return nil, fmt.Errorf("route %s: module %s: %w", p.pattern, p.module, err)
+	}
+	return cm, nil
+}
+
+// warm compiles the module and starts one instance, so the first request
+// does not pay for either.
+func (p *pool) warm() {
+	if p.compile() != nil {
+		return
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		return
+	}
+	inst, err := p.newInstance()
+	if err != nil {
+		p.h.log.Error("route cannot start an instance", slog.String("route", p.pattern), slog.String("error", err.Error()))
+		<-p.slots
+		return
+	}
+	p.put(inst, true)
+}
+
+// get returns an idle instance, or a new one while the route is below its
+// instance limit, or waits for one to come back.
+func (p *pool) get(ctx context.Context) (*instance, error) {
+	if err := p.compile(); err != nil {
+		return nil, err
+	}
+	select {
+	case inst := <-p.idle:
+		return inst, nil
+	default:
+	}
+	select {
+	case inst := <-p.idle:
+		return inst, nil
+	case p.slots <- struct{}{}:
+		inst, err := p.newInstance()
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return inst, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// put returns an instance after a request. An unhealthy one, or any after the
+// pool was retired, is closed and its slot freed.
+func (p *pool) put(inst *instance, healthy bool) {
+	p.mu.Lock()
+	if healthy && !p.retired {
+		p.idle <- inst // cannot block: one idle place per slot
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.discard(inst)
+}
+
+func (p *pool) discard(inst *instance) {
+	inst.close()
+	<-p.slots
+	p.mu.Lock()
+	p.live--
+	last := p.retired && p.live == 0
+	p.mu.Unlock()
+	if last {
+		p.closeCompiled()
+	}
+}
+
+// retire takes the pool out of service after a reload: idle instances close
+// now, busy ones when their request ends, and the compiled module after the
+// last of them.
+func (p *pool) retire() {
+	p.mu.Lock()
+	p.retired = true
+	p.mu.Unlock()
+	for {
+		select {
+		case inst := <-p.idle:
+			p.discard(inst)
+			continue
+		default:
+		}
+		break
+	}
+	p.mu.Lock()
+	last := p.live == 0
+	p.mu.Unlock()
+	if last {
+		p.closeCompiled()
+	}
+}
+
+func (p *pool) closeCompiled() {
+	// compileOnce guards p.compiled; a compile still running finishes first.
+	p.compileOnce.Do(func() { p.compileErr = errors.New("route retired") })
+	if p.compiled != nil {
+		p.compiled.Close(context.Background())
+	}
+}
+
+func (p *pool) newInstance() (*instance, error) {
+	inst := &instance{pool: p, stack: make([]uint64, 1)}
+	inst.stdout = &guestOutput{inst: inst, stream: "stdout"}
+	inst.stderr = &guestOutput{inst: inst, stream: "stderr"}
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(inst.stdout).
+		WithStderr(inst.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(randReader)
+	mod, err := p.h.rt.InstantiateModule(context.Background(), p.compiled, cfg)
+	inst.stderr.flush()
+	inst.stdout.flush()
+	if err != nil {
+		return nil, fmt.Errorf("route %s: starting module %s: %w", p.pattern, p.module, err)
+	}
+	inst.mod = mod
+	inst.handle = mod.ExportedFunction(abi.ExportHandle)
+	p.mu.Lock()
+	p.live++
+	p.mu.Unlock()
+	return inst, nil
+}
+
+// checkExports refuses modules that do not speak this host's ABI version.
+func checkExports(cm wazero.CompiledModule) error {
+	exports := cm.ExportedFunctions()
+	want := abi.VersionExport(abi.Version)
+	if _, ok := exports[want]; !ok {
+		for name := range exports {
+			if v, found := strings.CutPrefix(name, abi.VersionExportPrefix); found {
+				return fmt.Errorf("module speaks wasmroute ABI v%s; this host speaks v%d (rebuild it with this version of wasmroute)", v, abi.Version)
+			}
+		}
+		return fmt.Errorf("module is not a wasmroute guest: it has no %s export", want)
+	}
+	for _, name := range []string{abi.ExportHandle, abi.ExportInitialize} {
+		if _, ok := exports[name]; !ok {
+			return fmt.Errorf("module has no %s export (build it with -buildmode=c-shared)", name)
+		}
+	}
+	h := exports[abi.ExportHandle]
+	if p, r := h.ParamTypes(), h.ResultTypes(); len(p) != 1 || p[0] != api.ValueTypeI32 || len(r) != 1 || r[0] != api.ValueTypeI32 {
+		return fmt.Errorf("export %s has signature %v -> %v, want (i32) -> i32", abi.ExportHandle, p, r)
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/host/bundle"
+)
+
+// genDir is the virtual folder, inside the app directory, where the build
+// maps each route's files and generated main package. It never exists on
+// disk: `go build -overlay` supplies its contents.
+const genDir = "wasmroute_gen"
+
+// Options configure a build.
+type Options struct {
+	// Only, if not nil, limits compilation to the routes with these IDs; the
+	// others keep the module of the previous build. Used by `wasmroute dev`.
+	Only map[string]bool
+	// Jobs is the number of routes compiled at once. Defaults to GOMAXPROCS.
+	Jobs int
+}
+
+// Result describes a finished build.
+type Result struct {
+	Routes   []*Route
+	Manifest *bundle.Manifest
+	Compiled []string // IDs of the routes compiled this time
+	Duration time.Duration
+}
+
+// Error is a failed build: the compiler's output, with paths pointing at
+// the user's files.
+type Error struct {
+	Route  string // route source, such as app/api/hello/route.go
+	Output string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: build failed:\n%s", e.Route, e.Output) }
+
+// Build discovers the app in dir, compiles its routes to WebAssembly and writes
+// the bundle to dir/.wasmroute. The manifest is written only when every route
+// compiled, so a failed build leaves the previous bundle usable.
+func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
+	start := time.Now()
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := Discover(dir)
+	if err != nil {
+		return nil, err
+	}
+	modRoot, modPath, err := findModule(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, bundle.DirName)
+	if err := os.MkdirAll(filepath.Join(out, "modules"), 0o755); err != nil {
+		return nil, err
+	}
+	prev, _ := bundle.Load(out)
+	overlay, err := writeOverlay(dir, out, modRoot, modPath, routes)
+	if err != nil {
+		return nil, err
+	}
+
+	var todo []*Route
+	for _, r := range routes {
+		if opts.Only == nil || opts.Only[r.ID] || !hasModule(prev, out, r) {
+			todo = append(todo, r)
+		}
+	}
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = runtime.GOMAXPROCS(0)
+	}
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, jobs)
+	var wg sync.WaitGroup
+	for i, r := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = compileRoute(ctx, dir, out, overlay, r)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	m := &bundle.Manifest{ABI: abi.Version, BuiltAt: time.Now().UTC()}
+	for _, r := range routes {
+		module := moduleFile(r)
+		bin, err := os.ReadFile(filepath.Join(out, module))
+		if err != nil {
+			return nil, err
+		}
+		m.Routes = append(m.Routes, bundle.Route{
+			Pattern: r.Pattern,
+			Source:  r.Source,
+			Methods: r.MethodList(),
+			Module:  module,
+			SHA256:  bundle.Sum(bin),
+			Size:    int64(len(bin)),
+			Config:  r.Config,
+		})
+	}
+	if err := bundle.Write(out, m); err != nil {
+		return nil, err
+	}
+	res := &Result{Routes: routes, Manifest: m, Duration: time.Since(start)}
+	for _, r := range todo {
+		res.Compiled = append(res.Compiled, r.ID)
+	}
+	return res, nil
+}
+
+func moduleFile(r *Route) string { return "modules/" + r.ID + ".wasm" }
+
+// hasModule reports whether the previous build has a module for r that the
+// current build can keep.
+func hasModule(prev *bundle.Manifest, out string, r *Route) bool {
+	if prev == nil {
+		return false
+	}
+	for _, pr := range prev.Routes {
+		if pr.Pattern == r.Pattern && pr.Module == moduleFile(r) && strings.Join(pr.Methods, ",") == strings.Join(r.MethodList(), ",") {
+			_, err := os.Stat(filepath.Join(out, pr.Module))
+			return err == nil
+		}
+	}
+	return false
+}
+
+// compileRoute builds one route's module into out/modules, replacing the
+// old one only on success.
+func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error {
+	final := filepath.Join(out, moduleFile(r))
+	tmp := final + ".tmp"
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-overlay", overlay,
+		"-ldflags=-s -w", "-o", tmp, "./"+genDir+"/"+r.ID)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(tmp)
+		msg := cleanCompilerOutput(stderr.String(), dir)
+		if msg == "" {
+			msg = err.Error()
+		}
+		return &Error{Route: r.Source, Output: msg}
+	}
+	return os.Rename(tmp, final)
+}
+
+// cleanCompilerOutput drops the "# package" lines that name generated
+// packages and makes paths relative to the app directory.
+func cleanCompilerOutput(s, dir string) string {
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		if strings.HasPrefix(line, "# ") && strings.Contains(line, genDir) {
+			continue
+		}
+		line = strings.ReplaceAll(line, dir+string(filepath.Separator), "")
+		lines = append(lines, strings.TrimPrefix(line, "./"))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// writeOverlay writes the generated main packages and the overlay file that
+// maps each route folder (whose name may hold [ ] characters Go rejects in
+// import paths) to a valid virtual import path.
+func writeOverlay(dir, out, modRoot, modPath string, routes []*Route) (string, error) {
+	gen := filepath.Join(out, "gen")
+	if err := os.MkdirAll(gen, 0o755); err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(modRoot, dir)
+	if err != nil {
+		return "", err
+	}
+	importBase := modPath
+	if rel != "." {
+		importBase += "/" + filepath.ToSlash(rel)
+	}
+	replace := map[string]string{}
+	for _, r := range routes {
+		virtual := filepath.Join(dir, genDir, r.ID)
+		for _, f := range r.Files {
+			replace[filepath.Join(virtual, "route", filepath.Base(f))] = f
+		}
+		mainFile := filepath.Join(gen, r.ID+".go")
+		src := mainSource(importBase+"/"+genDir+"/"+r.ID+"/route", r)
+		if err := writeIfChanged(mainFile, src); err != nil {
+			return "", err
+		}
+		replace[filepath.Join(virtual, "main.go")] = mainFile
+	}
+	b, err := json.MarshalIndent(map[string]any{"Replace": replace}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(out, "overlay.json")
+	return path, writeIfChanged(path, b)
+}
+
+// writeIfChanged leaves an identical file alone, so its modification time
+// does not invalidate the Go build cache.
+func writeIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	return bundle.WriteFileAtomic(path, data)
+}
+
+// mainSource generates the main package of a route's module.
+func mainSource(routeImport string, r *Route) []byte {
+	var b bytes.Buffer
+	b.WriteString("// Code generated by wasmroute build. DO NOT EDIT.\n\n")
+	fmt.Fprintf(&b, "// Module for %s (%s).\npackage main\n\n", r.Pattern, r.Source)
+	b.WriteString("import (\n\t\"net/http\"\n\n\t\"github.com/wasmroute/wasmroute/guest\"\n")
+	fmt.Fprintf(&b, "\troute %q\n)\n\nfunc init() {\n", routeImport)
+	for _, m := range r.MethodList() {
+		if r.Methods[m] == FuncHandler {
+			fmt.Fprintf(&b, "\tguest.Handle(%q, http.HandlerFunc(route.%s))\n", m, m)
+		} else {
+			fmt.Fprintf(&b, "\tguest.Handle(%q, guest.HandlerOf(route.%s))\n", m, m)
+		}
+	}
+	b.WriteString("}\n\n// main is not called: the module is a reactor.\nfunc main() {}\n\nvar _ = http.MethodGet\n")
+	return b.Bytes()
+}
+
+// findModule returns the root directory and module path of the Go module
+// containing dir.
+func findModule(dir string) (root, path string, err error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module"); ok {
+					if p := strings.Trim(strings.TrimSpace(rest), `"`); p != "" {
+						return d, p, nil
+					}
+				}
+			}
+			return "", "", fmt.Errorf("%s: no module line", filepath.Join(d, "go.mod"))
+		}
+		if filepath.Dir(d) == d {
+			return "", "", fmt.Errorf("%s is not inside a Go module (run `go mod init` and `go get github.com/wasmroute/wasmroute`)", dir)
+		}
+	}
+}
