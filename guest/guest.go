@@ -16,6 +16,7 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -86,8 +87,11 @@ func HandlerOf(v any) http.Handler {
 // JSON writes v as a JSON response with the given status and
 // Content-Type application/json. If v cannot be encoded, it answers 500 with
 // the standard error body instead.
+//
+// Like JavaScript's JSON.stringify, and unlike json.Marshal, it leaves <, >
+// and & unescaped.
 func JSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		Error(w, http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError))
 		return
@@ -95,10 +99,20 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	writeJSON(w, status, body)
 }
 
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // Error writes the error response every part of wasmroute uses:
 // {"error": msg} with the given status and Content-Type application/json.
 func Error(w http.ResponseWriter, status int, msg string) {
-	body, _ := json.Marshal(struct {
+	body, _ := marshal(struct {
 		Error string `json:"error"`
 	}{msg})
 	writeJSON(w, status, body)
