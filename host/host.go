@@ -77,8 +77,16 @@ type Host struct {
 
 	state    atomic.Pointer[state]
 	reloadMu sync.Mutex
-	reqSeq   atomic.Uint64
-	reqBase  string
+
+	// life guards the runtime: compiling and instantiating hold it for
+	// reading, Close for writing, so Close never pulls the runtime from
+	// under a compilation.
+	life    sync.RWMutex
+	closed  bool
+	bg      sync.WaitGroup // background warm-ups
+	warmSem chan struct{}
+	reqSeq  atomic.Uint64
+	reqBase string
 }
 
 // state is one generation of the route table. Reload swaps it atomically;
@@ -102,7 +110,7 @@ type route struct {
 // them and learn which failed.
 func New(dir string, opts Options) (*Host, error) {
 	opts.setDefaults()
-	h := &Host{dir: dir, opts: opts, log: opts.Logger}
+	h := &Host{dir: dir, opts: opts, log: opts.Logger, warmSem: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(opts.MemoryLimitPages)
@@ -186,7 +194,13 @@ func (h *Host) Reload() error {
 		}
 	}
 	for _, r := range next.routes {
-		go r.pool.warm()
+		h.bg.Add(1)
+		go func() {
+			defer h.bg.Done()
+			h.warmSem <- struct{}{}
+			defer func() { <-h.warmSem }()
+			r.pool.warm()
+		}()
 	}
 	return nil
 }
@@ -203,8 +217,26 @@ func (h *Host) Warm(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close stops the runtime. Requests still running fail.
+// errClosed is returned for work asked of a closed host.
+var errClosed = errors.New("host is closed")
+
+// withRuntime runs fn while the runtime is open.
+func (h *Host) withRuntime(fn func() error) error {
+	h.life.RLock()
+	defer h.life.RUnlock()
+	if h.closed {
+		return errClosed
+	}
+	return fn()
+}
+
+// Close stops the runtime after background compilations finish. Requests
+// still running fail.
 func (h *Host) Close(ctx context.Context) error {
+	h.life.Lock()
+	h.closed = true
+	h.life.Unlock()
+	h.bg.Wait()
 	var err error
 	if h.rt != nil {
 		err = h.rt.Close(ctx)

@@ -50,8 +50,11 @@ func newPool(h *Host, r *route) *pool {
 // returns the first result.
 func (p *pool) compile() error {
 	p.compileOnce.Do(func() {
-		p.compiled, p.compileErr = p.doCompile()
-		if p.compileErr != nil {
+		p.compileErr = p.h.withRuntime(func() (err error) {
+			p.compiled, err = p.doCompile()
+			return err
+		})
+		if p.compileErr != nil && !errors.Is(p.compileErr, errClosed) {
 			p.h.log.Error("route cannot serve", slog.String("route", p.pattern), slog.String("error", p.compileErr.Error()))
 		}
 	})
@@ -87,6 +90,10 @@ func (p *pool) warm() {
 		return
 	}
 	inst, err := p.newInstance()
+	if errors.Is(err, errClosed) {
+		<-p.slots
+		return
+	}
 	if err != nil {
 		p.h.log.Error("route cannot start an instance", slog.String("route", p.pattern), slog.String("error", err.Error()))
 		<-p.slots
@@ -191,10 +198,17 @@ func (p *pool) newInstance() (*instance, error) {
 		WithSysNanotime().
 		WithSysNanosleep().
 		WithRandSource(randReader)
-	mod, err := p.h.rt.InstantiateModule(context.Background(), p.compiled, cfg)
+	var mod api.Module
+	err := p.h.withRuntime(func() (err error) {
+		mod, err = p.h.rt.InstantiateModule(context.Background(), p.compiled, cfg)
+		return err
+	})
 	inst.stderr.flush()
 	inst.stdout.flush()
 	if err != nil {
+		if errors.Is(err, errClosed) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("route %s: starting module %s: %w", p.pattern, p.module, err)
 	}
 	inst.mod = mod

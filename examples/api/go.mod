@@ -1,6 +1,6 @@
 module example.com/api
 
-go 1.26.8
+go 1.26
 
 require github.com/wasmroute/wasmroute v0.0.0
 

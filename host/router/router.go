@@ -91,8 +91,9 @@ func named(k Kind, seg, name string) (Segment, error) {
 
 // ConflictError reports two patterns that claim the same URLs.
 type ConflictError struct {
-	Pattern, Other string
-	Reason         string
+	Pattern, Other    string // the patterns
+	Index, OtherIndex int    // their positions in the list given to New
+	Reason            string
 }
 
 func (e *ConflictError) Error() string {
@@ -133,8 +134,7 @@ func New(patterns []string) (*Table, error) {
 	var err error
 	t.root.walk(func(n *node) {
 		if err == nil && n.catchAll != nil && n.optional && n.route >= 0 {
-			err = &ConflictError{Pattern: patterns[n.catchAll.route], Other: patterns[n.route],
-				Reason: "an optional catch-all also matches the path without it"}
+			err = t.conflictError(n.catchAll.route, n.route, "an optional catch-all also matches the path without it")
 		}
 	})
 	if err != nil {
@@ -176,7 +176,7 @@ func (t *Table) insert(route int, segs []Segment) error {
 		}
 	}
 	if n.route >= 0 {
-		return &ConflictError{Pattern: t.patterns[route], Other: t.patterns[n.route], Reason: "both match the same URLs"}
+		return t.conflictError(route, n.route, "both match the same URLs")
 	}
 	n.route = route
 	return nil
@@ -193,7 +193,11 @@ func (t *Table) conflict(route int, n *node, reason string) error {
 	if other < 0 {
 		other = route
 	}
-	return &ConflictError{Pattern: t.patterns[route], Other: t.patterns[other], Reason: reason}
+	return t.conflictError(route, other, reason)
+}
+
+func (t *Table) conflictError(route, other int, reason string) *ConflictError {
+	return &ConflictError{Pattern: t.patterns[route], Other: t.patterns[other], Index: route, OtherIndex: other, Reason: reason}
 }
 
 func (n *node) walk(fn func(*node)) {

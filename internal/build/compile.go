@@ -100,7 +100,7 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := joinBuildErrors(errs); err != nil {
 		return nil, err
 	}
 
@@ -169,6 +169,26 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error
 		return &Error{Route: r.Source, Output: msg}
 	}
 	return os.Rename(tmp, final)
+}
+
+// joinBuildErrors joins the routes' errors, reporting once an output several
+// routes share (a go.mod problem fails every route the same way).
+func joinBuildErrors(errs []error) error {
+	var out []error
+	seen := map[string]bool{}
+	for _, err := range errs {
+		var be *Error
+		if errors.As(err, &be) {
+			if seen[be.Output] {
+				continue
+			}
+			seen[be.Output] = true
+		}
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return errors.Join(out...)
 }
 
 // cleanCompilerOutput drops the "# package" lines that name generated

@@ -119,21 +119,12 @@ func Discover(dir string) ([]*Route, error) {
 	if _, err := router.New(patterns); err != nil {
 		var ce *router.ConflictError
 		if errors.As(err, &ce) {
-			return nil, fmt.Errorf("%s and %s conflict: %s", sourceOf(routes, ce.Other), sourceOf(routes, ce.Pattern), ce.Reason)
+			return nil, fmt.Errorf("%s and %s conflict: %s", routes[ce.OtherIndex].Source, routes[ce.Index].Source, ce.Reason)
 		}
 		return nil, err
 	}
 	assignIDs(routes)
 	return routes, nil
-}
-
-func sourceOf(routes []*Route, pattern string) string {
-	for _, r := range routes {
-		if r.Pattern == pattern {
-			return r.Source
-		}
-	}
-	return pattern
 }
 
 // PatternFor returns the URL pattern of a route folder given relative to the

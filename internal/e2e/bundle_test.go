@@ -1,0 +1,249 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/internal/build"
+)
+
+// copyBundle copies the faulty app's bundle to a temporary directory so a
+// test can damage it.
+func copyBundle(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(faultyDir, bundle.DirName)
+	dst := t.TempDir()
+	m, err := bundle.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dst, "modules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range m.Routes {
+		b, err := os.ReadFile(filepath.Join(src, r.Module))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, r.Module), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bundle.Write(dst, m); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// editManifest applies fn to the bundle's manifest.
+func editManifest(t *testing.T, dir string, fn func(m *bundle.Manifest)) {
+	t.Helper()
+	m, err := bundle.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(m)
+	if err := bundle.Write(dir, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func routeOf(m *bundle.Manifest, pattern string) *bundle.Route {
+	for i := range m.Routes {
+		if m.Routes[i].Pattern == pattern {
+			return &m.Routes[i]
+		}
+	}
+	return nil
+}
+
+// TestDamagedBundle checks that a broken module costs only its own route: a
+// clear error naming the route and module in the log and from Warm, a 500 for
+// its requests, and every other route serving.
+func TestDamagedBundle(t *testing.T) {
+	tests := []struct {
+		name    string
+		damage  func(t *testing.T, dir string, r *bundle.Route)
+		wantErr string
+	}{
+		{"corrupt module", func(t *testing.T, dir string, r *bundle.Route) {
+			path := filepath.Join(dir, r.Module)
+			b, _ := os.ReadFile(path)
+			b[len(b)/2] ^= 0xff
+			os.WriteFile(path, b, 0o644)
+		}, "is corrupt: sha256"},
+		{"missing module", func(t *testing.T, dir string, r *bundle.Route) {
+			os.Remove(filepath.Join(dir, r.Module))
+		}, "no such file"},
+		{"wrong ABI version", func(t *testing.T, dir string, r *bundle.Route) {
+			replaceModule(t, dir, r.Pattern, wasmModule("wasmroute_abi_v2", "_initialize", "wasmroute_handle"))
+		}, "module speaks wasmroute ABI v2; this host speaks v1"},
+		{"not a wasmroute module", func(t *testing.T, dir string, r *bundle.Route) {
+			replaceModule(t, dir, r.Pattern, wasmModule("_start"))
+		}, "not a wasmroute guest"},
+		{"not WebAssembly", func(t *testing.T, dir string, r *bundle.Route) {
+			replaceModule(t, dir, r.Pattern, []byte("#!/bin/sh\necho hi\n"))
+		}, "invalid magic number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyBundle(t)
+			m, _ := bundle.Load(dir)
+			tt.damage(t, dir, routeOf(m, "/api/trap"))
+			s := serveBundle(t, dir, host.Options{})
+			err := s.host.Warm(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "route /api/trap") {
+				t.Fatalf("Warm error = %v, want one naming /api/trap with %q", err, tt.wantErr)
+			}
+			resp, body := s.do(t, "GET", "/api/trap", "")
+			if resp.StatusCode != 500 || body != internalError {
+				t.Fatalf("damaged route: %d %s", resp.StatusCode, body)
+			}
+			if logs := s.logs.String(); !strings.Contains(logs, tt.wantErr) {
+				t.Fatalf("log lacks %q:\n%s", tt.wantErr, logs)
+			}
+			if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
+				t.Fatalf("healthy route answered %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func replaceModule(t *testing.T, dir, pattern string, bin []byte) {
+	t.Helper()
+	editManifest(t, dir, func(m *bundle.Manifest) {
+		r := routeOf(m, pattern)
+		if err := os.WriteFile(filepath.Join(dir, r.Module), bin, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.SHA256 = bundle.Sum(bin)
+	})
+}
+
+func TestBundleRefusedAtLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(m *bundle.Manifest)
+		wantErr string
+	}{
+		{"manifest of another ABI", func(m *bundle.Manifest) { m.ABI = 2 }, "built for ABI version 2"},
+		{"no routes", func(m *bundle.Manifest) { m.Routes = nil }, "has no routes"},
+		{"conflicting routes", func(m *bundle.Manifest) { m.Routes[1].Pattern = m.Routes[0].Pattern }, "conflict"},
+		{"module outside the bundle", func(m *bundle.Manifest) { m.Routes[0].Module = "../../etc/passwd" }, "invalid module path"},
+		{"unknown method", func(m *bundle.Manifest) { m.Routes[0].Methods = []string{"BREW"} }, `unknown method "BREW"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyBundle(t)
+			editManifest(t, dir, tt.edit)
+			_, err := host.New(dir, host.Options{CacheDir: cacheDir})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("host.New error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	if _, err := host.New(t.TempDir(), host.Options{}); err == nil || !strings.Contains(err.Error(), "run `wasmroute build` first") {
+		t.Fatalf("empty dir: %v", err)
+	}
+}
+
+// wasmModule returns a minimal WebAssembly module exporting empty functions
+// of type () -> () under the given names.
+func wasmModule(exports ...string) []byte {
+	uleb := func(b []byte, v int) []byte { return binary.AppendUvarint(b, uint64(v)) }
+	section := func(out []byte, id byte, body []byte) []byte {
+		return append(uleb(append(out, id), len(body)), body...)
+	}
+	n := len(exports)
+	out := []byte("\x00asm\x01\x00\x00\x00")
+	out = section(out, 1, []byte{1, 0x60, 0, 0}) // one type: () -> ()
+	funcs := uleb(nil, n)
+	for i := 0; i < n; i++ {
+		funcs = append(funcs, 0)
+	}
+	out = section(out, 3, funcs)
+	exps := uleb(nil, n)
+	for i, name := range exports {
+		exps = append(uleb(exps, len(name)), name...)
+		exps = uleb(append(exps, 0), i)
+	}
+	out = section(out, 7, exps)
+	code := uleb(nil, n)
+	for i := 0; i < n; i++ {
+		code = append(code, 2, 0, 0x0b) // size 2: no locals, end
+	}
+	return section(out, 10, code)
+}
+
+// TestBuildInAnotherModule checks that an app in its own Go module, which
+// requires github.com/wasmroute/wasmroute, builds and serves, and that a
+// compile error names the user's file and line and leaves the last good
+// bundle in place.
+func TestBuildInAnotherModule(t *testing.T) {
+	repoRoot, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module example.com/other\n\ngo 1.26\n\nrequire github.com/wasmroute/wasmroute v0.0.0\n\nreplace github.com/wasmroute/wasmroute => " + repoRoot + "\n",
+		"app/api/items/[id]/route.go": `package route
+
+import (
+	"net/http"
+
+	"example.com/other/lib/greet"
+	"github.com/wasmroute/wasmroute/guest"
+)
+
+func GET(w http.ResponseWriter, r *http.Request) {
+	guest.JSON(w, http.StatusOK, map[string]string{"item": greet.Item(r.PathValue("id"))})
+}
+`,
+		"lib/greet/greet.go": "package greet\n\nfunc Item(id string) string { return \"item-\" + id }\n",
+	}
+	for name, content := range files {
+		write(t, filepath.Join(dir, name), content)
+	}
+	if _, err := build.Build(context.Background(), dir, build.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, dir, host.Options{})
+	if resp, body := s.do(t, "GET", "/api/items/7", ""); resp.StatusCode != 200 || body != `{"item":"item-7"}` {
+		t.Fatalf("GET /api/items/7 = %d %s", resp.StatusCode, body)
+	}
+
+	write(t, filepath.Join(dir, "app/api/broken/route.go"), "package route\n\nimport \"net/http\"\n\nfunc GET(w http.ResponseWriter, r *http.Request) {\n\tundefinedCall()\n}\n")
+	_, err = build.Build(context.Background(), dir, build.Options{})
+	if err == nil {
+		t.Fatal("build of a broken route succeeded")
+	}
+	for _, want := range []string{"app/api/broken/route.go:6:2: undefined: undefinedCall"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("build error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "wasmroute_gen") {
+		t.Fatalf("build error names generated paths:\n%v", err)
+	}
+	m, err := bundle.Load(filepath.Join(dir, bundle.DirName))
+	if err != nil || len(m.Routes) != 1 {
+		t.Fatalf("last good bundle not kept: %v %v", m, err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

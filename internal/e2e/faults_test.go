@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wasmroute/wasmroute/host"
+)
+
+const internalError = `{"error":"Internal Server Error"}`
+
+// TestFaultyGuests checks that a guest that panics, deadlocks or traps gets a
+// 500 with the standard error body and a log line, and that the route (and
+// every other route) keeps serving.
+func TestFaultyGuests(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxInstances: 2})
+	tests := []struct {
+		path    string
+		wantLog string
+	}{
+		{"/api/panic", "panic serving request: boom"},
+		{"/api/deadlock", "guest failed; instance discarded"},
+		{"/api/trap", "out of bounds memory access"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			// More rounds than the route has instances: a fault must not use
+			// up the pool.
+			for round := 0; round < 4; round++ {
+				resp, body := s.do(t, "GET", tt.path, "")
+				if resp.StatusCode != 500 || body != internalError {
+					t.Fatalf("round %d: %d %s, want 500 %s", round, resp.StatusCode, body, internalError)
+				}
+				if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+					t.Fatalf("Content-Type = %q", ct)
+				}
+				if resp.Header.Get("X-Before-Panic") != "" {
+					t.Fatal("headers set before the panic leaked into the 500")
+				}
+				if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 || !strings.HasPrefix(body, "ok ") {
+					t.Fatalf("healthy route after fault: %d %q", resp.StatusCode, body)
+				}
+			}
+			if logs := s.logs.String(); !strings.Contains(logs, tt.wantLog) {
+				t.Fatalf("log lacks %q:\n%s", tt.wantLog, logs)
+			}
+		})
+	}
+}
+
+// TestPanicKeepsInstance checks that a recovered panic does not cost the
+// instance: its state survives (a counter in the ok route's module would reset
+// on a new instance, so the panic route is probed through its own counter).
+func TestPanicKeepsInstance(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxInstances: 1})
+	for i := 1; i <= 3; i++ {
+		if _, body := s.do(t, "GET", "/api/ok", ""); body != fmt.Sprintf("ok %d", i) {
+			t.Fatalf("request %d: body %q, want one instance counting up", i, body)
+		}
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, "ok route served 3") || !strings.Contains(logs, "stream=stderr") {
+		t.Fatalf("guest stderr not logged with its route:\n%s", logs)
+	}
+}
+
+// TestPanicAfterHeadAbortsStream checks that a panic after the response head
+// was sent cuts the connection, so the client cannot mistake a partial body
+// for a complete one.
+func TestPanicAfterHeadAbortsStream(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{})
+	resp, err := http.Get(s.URL + "/api/panicmid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("read the whole body %q without error; want the stream cut", body)
+	}
+	if string(body) != "partial" {
+		t.Fatalf("body before the cut = %q, want %q", body, "partial")
+	}
+	if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
+		t.Fatal("host stopped serving after an aborted stream")
+	}
+}
+
+func TestHandlerVars(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{})
+	tests := []struct {
+		method    string
+		status    int
+		body, hdr string
+	}{
+		{"GET", 200, "wrapped get", "yes"},
+		{"POST", 202, "handler value", ""},
+		{"DELETE", 204, "", ""},
+	}
+	for _, tt := range tests {
+		resp, body := s.do(t, tt.method, "/api/vars", "")
+		if resp.StatusCode != tt.status || body != tt.body || resp.Header.Get("X-Wrapped") != tt.hdr {
+			t.Errorf("%s /api/vars = %d %q X-Wrapped=%q; want %d %q %q", tt.method, resp.StatusCode, body, resp.Header.Get("X-Wrapped"), tt.status, tt.body, tt.hdr)
+		}
+	}
+}
+
+func TestRequestBodyStreamsBothWays(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{})
+	for _, size := range []int{1, 4095, 16 << 10, 1 << 20, 5 << 20} {
+		want := strings.Repeat("0123456789abcdef", size/16+1)[:size]
+		resp, body := s.do(t, "POST", "/api/echo", want)
+		if resp.StatusCode != 200 || body != want {
+			t.Fatalf("echo of %d bytes: status %d, got %d bytes back", size, resp.StatusCode, len(body))
+		}
+		if got := resp.Header.Get("X-Request-Content-Length"); got != fmt.Sprint(size) {
+			t.Fatalf("guest saw ContentLength %s, want %d", got, size)
+		}
+	}
+	// A chunked request body has no length.
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(pw, "chunk %d;", i)
+		}
+		pw.Close()
+	}()
+	resp, err := http.Post(s.URL+"/api/echo", "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "chunk 0;chunk 1;chunk 2;chunk 3;chunk 4;chunk 5;chunk 6;chunk 7;chunk 8;chunk 9;" || resp.Header.Get("X-Request-Content-Length") != "-1" {
+		t.Fatalf("chunked echo = %q (length header %q)", b, resp.Header.Get("X-Request-Content-Length"))
+	}
+}
+
+func TestRequestAsGuestSeesIt(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{})
+	resp, body := s.do(t, "PUT", "/api/echo?a=1&b=%20", "hello", "X-Test", "v")
+	host := strings.TrimPrefix(s.URL, "http://")
+	if want := "PUT /api/echo a=1&b=%20 " + host + " v 5"; resp.StatusCode != 200 || body != want {
+		t.Fatalf("got %d %q, want %q", resp.StatusCode, body, want)
+	}
+}
+
+// rawRequest writes raw bytes to the server and returns what comes back
+// until the server closes the connection.
+func rawRequest(t *testing.T, s *server, raw string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	b, _ := io.ReadAll(conn)
+	return string(b)
+}
+
+var statusLine = regexp.MustCompile(`HTTP/1\.1 \d{3}`)
+
+func TestMalformedRequests(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{})
+	tests := []struct {
+		name, raw string
+		want      []string // status lines in order
+	}{
+		{"garbage", "GARBAGE\r\n\r\n", []string{"HTTP/1.1 400"}},
+		{"bad escape in path", "GET /api/%zz HTTP/1.1\r\nHost: x\r\n\r\n", []string{"HTTP/1.1 400"}},
+		{"body longer than Content-Length", "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloEXTRA-BYTES\r\n\r\n",
+			[]string{"HTTP/1.1 200", "HTTP/1.1 400"}},
+		{"body shorter than Content-Length", "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nhello",
+			[]string{"HTTP/1.1 200"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := rawRequest(t, s, tt.raw)
+			got := statusLine.FindAllString(out, -1)
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("status lines %q, want %q; response:\n%s", got, tt.want, out)
+			}
+		})
+	}
+	if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
+		t.Fatal("host stopped serving after malformed requests")
+	}
+}
+
+// TestClientDisconnectMidStream checks that a client leaving in the middle
+// of a streamed response costs nothing but that response.
+func TestClientDisconnectMidStream(t *testing.T) {
+	s := serve(t, exampleDir, host.Options{MaxInstances: 1})
+	for i := 0; i < 2; i++ {
+		resp, err := http.Get(s.URL + "/api/stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil || line != "data: 1\n" {
+			t.Fatalf("first event %q %v", line, err)
+		}
+		resp.Body.Close() // hang up with four events to go
+	}
+	if resp, body := s.do(t, "GET", "/api/hello", ""); resp.StatusCode != 200 || body != `{"message":"Hello World"}` {
+		t.Fatalf("after disconnects: %d %s", resp.StatusCode, body)
+	}
+}
