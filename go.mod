@@ -3,6 +3,7 @@ module github.com/wasmroute/wasmroute
 go 1.26
 
 require (
+	github.com/fsnotify/fsnotify v1.9.0
 	github.com/spf13/cobra v1.10.1
 	github.com/tetratelabs/wazero v1.12.0
 )

@@ -312,6 +312,12 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusMethodNotAllowed, "Method Not Allowed")
 		return
 	}
+	if r.ContentLength != 0 {
+		// Guests stream: a handler may answer before it has read the whole
+		// body (an upload progress stream, an echo). Without full duplex,
+		// net/http would first try to swallow the unread body.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	c.init(h, rt, id, rec, r)
 	h.invoke(c)
 }

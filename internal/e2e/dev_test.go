@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/internal/dev"
+)
+
+func textRoute(method, body string) string {
+	return "package route\n\nimport (\n\t\"io\"\n\t\"net/http\"\n)\n\nfunc " + method +
+		"(w http.ResponseWriter, r *http.Request) { io.WriteString(w, " + body + ") }\n"
+}
+
+// TestDevRebuildsWhatChanged drives the dev loop through edits: only the
+// routes built from a changed file are recompiled, a request in flight
+// finishes on the old code, a broken build keeps the last good version, and
+// a new route appears.
+func TestDevRebuildsWhatChanged(t *testing.T) {
+	repoRoot, _ := filepath.Abs(filepath.Join("..", ".."))
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":                "module example.com/devapp\n\ngo 1.26\n\nrequire github.com/wasmroute/wasmroute v0.0.0\n\nreplace github.com/wasmroute/wasmroute => " + repoRoot + "\n",
+		"lib/msg/msg.go":        "package msg\n\nfunc A() string { return \"a v1\" }\n",
+		"app/api/a/route.go":    "package route\n\nimport (\n\t\"io\"\n\t\"net/http\"\n\n\t\"example.com/devapp/lib/msg\"\n)\n\nfunc GET(w http.ResponseWriter, r *http.Request) { io.WriteString(w, msg.A()) }\n",
+		"app/api/b/route.go":    textRoute("GET", `"b v1"`),
+		"app/api/hold/route.go": holdRoute("v1"),
+	}
+	for name, content := range files {
+		write(t, filepath.Join(dir, name), content)
+	}
+	events := make(chan dev.Event, 1)
+	out := &syncWriter{w: &strings.Builder{}}
+	loop, err := dev.New(dir, out, host.Options{CacheDir: cacheDir, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop.Events = events
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- loop.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	srv := httptest.NewServer(loop.Handler())
+	defer srv.Close()
+	s := &server{Server: srv}
+
+	next := func(t *testing.T) dev.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(2 * time.Minute):
+			t.Fatal("no build event within two minutes")
+			return dev.Event{}
+		}
+	}
+	expect := func(t *testing.T, path, want string) {
+		t.Helper()
+		if resp, body := s.do(t, "GET", path, ""); resp.StatusCode != 200 || body != want {
+			t.Fatalf("GET %s = %d %q, want %q", path, resp.StatusCode, body, want)
+		}
+	}
+	if ev := next(t); ev.Err != nil || len(ev.Compiled) != 3 {
+		t.Fatalf("first build: %+v", ev)
+	}
+	expect(t, "/api/a", "a v1")
+	expect(t, "/api/b", "b v1")
+
+	// A request in flight on /api/hold: it answers "started", then waits
+	// for the rest of its request body.
+	pr, pw := io.Pipe()
+	holdResp, err := http.Post(srv.URL+"/api/hold", "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holdResp.Body.Close()
+	holdBody := bufio.NewReader(holdResp.Body)
+	if line, err := holdBody.ReadString('\n'); err != nil || line != "started\n" {
+		t.Fatalf("hold: %q %v", line, err)
+	}
+
+	write(t, filepath.Join(dir, "app/api/hold/route.go"), holdRoute("v2"))
+	write(t, filepath.Join(dir, "app/api/b/route.go"), textRoute("GET", `"b v2"`))
+	if ev := next(t); ev.Err != nil || !reflect.DeepEqual(ev.Compiled, []string{"/api/b", "/api/hold"}) {
+		t.Fatalf("after editing b and hold: %+v, want only those rebuilt", ev)
+	}
+	expect(t, "/api/b", "b v2")
+	pw.Close()
+	if rest, err := io.ReadAll(holdBody); err != nil || string(rest) != "finished v1" {
+		t.Fatalf("request in flight during the swap ended with %q %v, want the old code to finish it", rest, err)
+	}
+
+	write(t, filepath.Join(dir, "lib/msg/msg.go"), "package msg\n\nfunc A() string { return \"a v2\" }\n")
+	if ev := next(t); ev.Err != nil || !reflect.DeepEqual(ev.Compiled, []string{"/api/a"}) {
+		t.Fatalf("after editing lib/msg: %+v, want only /api/a rebuilt", ev)
+	}
+	expect(t, "/api/a", "a v2")
+
+	write(t, filepath.Join(dir, "app/api/b/route.go"), "package route\n\nimport \"net/http\"\n\nfunc GET(w http.ResponseWriter, r *http.Request) {\n\tnotDefined()\n}\n")
+	ev := next(t)
+	if ev.Err == nil || !strings.Contains(ev.Err.Error(), "app/api/b/route.go:6:2: undefined: notDefined") {
+		t.Fatalf("broken build: %+v", ev)
+	}
+	expect(t, "/api/b", "b v2")
+	if !strings.Contains(out.String(), "still serving the last good build") {
+		t.Fatalf("dev output lacks the failure notice:\n%s", out.String())
+	}
+
+	write(t, filepath.Join(dir, "app/api/b/route.go"), textRoute("GET", `"b v3"`))
+	write(t, filepath.Join(dir, "app/api/c/route.go"), textRoute("GET", `"c v1"`))
+	for {
+		ev := next(t)
+		if ev.Err != nil {
+			t.Fatalf("fixed build: %v", ev.Err)
+		}
+		if contains(ev.Compiled, "/api/c") {
+			break
+		}
+	}
+	expect(t, "/api/b", "b v3")
+	expect(t, "/api/c", "c v1")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func holdRoute(version string) string {
+	return `package route
+
+import (
+	"io"
+	"net/http"
+)
+
+// POST answers "started", waits for the end of the request body, then
+// names its version.
+func POST(w http.ResponseWriter, r *http.Request) {
+	io.WriteString(w, "started\n")
+	w.(http.Flusher).Flush()
+	io.Copy(io.Discard, r.Body)
+	io.WriteString(w, "finished ` + version + `")
+}
+`
+}
