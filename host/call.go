@@ -120,17 +120,18 @@ func (h *Host) invoke(c *call) {
 	inst.stdout.flush()
 	inst.stderr.flush()
 	inst.cur = nil
+	res := uint32(inst.stack[0])
 	healthy := err == nil
 	if healthy && inst.mod.Memory().Size() > h.opts.RecycleMemory {
 		healthy = false // Go guests never shrink; start afresh
 	}
-	p.put(inst, healthy)
+	p.put(inst, healthy) // inst belongs to the pool again from here on
 	if err != nil {
 		h.log.Error("guest failed; instance discarded", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("error", err.Error()))
 		c.fail()
 		return
 	}
-	if uint32(inst.stack[0]) != abi.HandleOK || !c.headSent {
+	if res != abi.HandleOK || !c.headSent {
 		c.fail()
 	}
 }
@@ -139,11 +140,16 @@ func (h *Host) invoke(c *call) {
 // yet, otherwise an aborted connection, so the client cannot take a cut-off
 // body for a whole one.
 func (c *call) fail() {
-	if !c.headSent {
+	switch {
+	case !c.headSent:
 		writeError(c.w, http.StatusInternalServerError, "Internal Server Error")
-		return
+	case c.failed || c.Err() != nil:
+		// The client is gone; there is no connection left to abort.
+		c.w.aborted = true
+	default:
+		c.w.aborted = true
+		panic(http.ErrAbortHandler)
 	}
-	panic(http.ErrAbortHandler)
 }
 
 func callFrom(ctx context.Context) *call {
@@ -151,8 +157,12 @@ func callFrom(ctx context.Context) *call {
 	return c
 }
 
-// instantiateImports provides WASI and the wasmroute host functions.
-func instantiateImports(ctx context.Context, rt wazero.Runtime) error {
+// InstantiateImports provides WASI preview 1 and the wasmroute host functions
+// (the abi package's Func names) in rt. Host.New does this for its own
+// runtime; tools that instantiate guest modules themselves, such as
+// benchmarks, call it on theirs. Outside a request served by a Host, the host
+// functions return abi.ErrState.
+func InstantiateImports(ctx context.Context, rt wazero.Runtime) error {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func New(dir string, opts Options) (*Host, error) {
 	}
 	ctx := context.Background()
 	h.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-	if err := instantiateImports(ctx, h.rt); err != nil {
+	if err := InstantiateImports(ctx, h.rt); err != nil {
 		h.Close(ctx)
 		return nil, err
 	}
@@ -266,13 +266,16 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		p := recover()
 		level := slog.LevelInfo
-		if rec.status >= 500 || p != nil {
+		switch {
+		case rec.status >= 500 || (p != nil && p != http.ErrAbortHandler):
 			level = slog.LevelError
+		case rec.aborted:
+			level = slog.LevelWarn
 		}
 		h.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", id), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("route", pattern),
-			slog.Int("status", rec.statusOr200()), slog.Int64("bytes", rec.size),
+			slog.Int("status", rec.statusOr200()), slog.Int64("bytes", rec.size), slog.Bool("aborted", rec.aborted),
 			slog.Duration("duration", time.Since(start)))
 		if p != nil {
 			panic(p)
@@ -337,8 +340,9 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // recorder remembers the status and size of a response for the request log.
 type recorder struct {
 	http.ResponseWriter
-	status int
-	size   int64
+	status  int
+	size    int64
+	aborted bool // the response was cut off
 }
 
 func (r *recorder) WriteHeader(status int) {

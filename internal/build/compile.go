@@ -225,7 +225,21 @@ func writeOverlay(dir, out, modRoot, modPath string, routes []*Route) (string, e
 	for _, r := range routes {
 		virtual := filepath.Join(dir, genDir, r.ID)
 		for _, f := range r.Files {
-			replace[filepath.Join(virtual, "route", filepath.Base(f))] = f
+			// A //line directive makes stack traces, like compiler errors,
+			// name the user's file rather than the virtual one.
+			src, err := os.ReadFile(f)
+			if err != nil {
+				return "", err
+			}
+			copyPath := filepath.Join(gen, r.ID, filepath.Base(f))
+			if err := os.MkdirAll(filepath.Dir(copyPath), 0o755); err != nil {
+				return "", err
+			}
+			lined := append([]byte("//line "+f+":1:1\n"), src...)
+			if err := writeIfChanged(copyPath, lined); err != nil {
+				return "", err
+			}
+			replace[filepath.Join(virtual, "route", filepath.Base(f))] = copyPath
 		}
 		mainFile := filepath.Join(gen, r.ID+".go")
 		src := mainSource(importBase+"/"+genDir+"/"+r.ID+"/route", r)

@@ -202,3 +202,23 @@ func TestMainSourceIsValidGo(t *testing.T) {
 		t.Errorf("net/http imported without use:\n%s", onlyVars)
 	}
 }
+
+func TestMuxPatterns(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"/", []string{"/{$}"}},
+		{"/api/hello", []string{"/api/hello"}},
+		{"/api/users/[id]", []string{"/api/users/{id}"}},
+		{"/api/files/[...path]", []string{"/api/files/{path...}"}},
+		{"/api/docs/[[...slug]]", []string{"/api/docs", "/api/docs/{slug...}"}},
+		{"/[[...all]]", []string{"/{$}", "/{all...}"}},
+	}
+	for _, tt := range tests {
+		got, err := MuxPatterns(tt.in)
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("MuxPatterns(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}

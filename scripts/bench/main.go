@@ -1,0 +1,437 @@
+// Command bench measures wasmroute against the native net/http equivalent of
+// the same app in one run, so every figure comes with its baseline.
+//
+//	go run ./scripts/bench [-d 10s] [-c 50] [-app examples/api]
+//
+// It builds the app twice, as a wasmroute bundle and as one native net/http
+// binary serving the same handler code, starts each as its own process on
+// loopback, loads both with wrk (installed from Debian's packages if missing)
+// for GET /api/hello, GET /api/users/42 and POST /api/users, and prints req/s,
+// p50 and p99 for both and their ratio. It then prints wazero compile time per
+// module (no cache, and a warm cache in a new process), instance creation
+// time, and process start to first 200 with a warm cache.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/internal/build"
+)
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "-compile-cached" {
+		// Child mode: compile every module of a bundle with a warm cache in
+		// a fresh process, and print the mean time per module.
+		if err := compileCached(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	duration := flag.Duration("d", 10*time.Second, "load duration per endpoint and server")
+	conns := flag.Int("c", 50, "concurrent connections")
+	app := flag.String("app", "examples/api", "app directory to benchmark")
+	flag.Parse()
+	if err := run(*app, *duration, *conns); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type endpoint struct {
+	name, method, path, body string
+}
+
+var endpoints = []endpoint{
+	{"GET /api/hello", "GET", "/api/hello", ""},
+	{"GET /api/users/42", "GET", "/api/users/42", ""},
+	{"POST /api/users", "POST", "/api/users", `{"name":"Ada","email":"ada@example.com"}`},
+}
+
+func run(app string, duration time.Duration, conns int) error {
+	ctx := context.Background()
+	wrk, err := ensureWrk()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "wasmroute-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	fmt.Printf("wasmroute benchmark — %s, GOMAXPROCS %d, %s %s/%s\n", time.Now().UTC().Format("2006-01-02"),
+		runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	res, err := build.Build(ctx, app, build.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("built %d routes in %.1fs\n", len(res.Manifest.Routes), res.Duration.Seconds())
+	nativeBin := filepath.Join(work, "native")
+	if err := build.BuildNative(ctx, app, nativeBin); err != nil {
+		return err
+	}
+	wasmrouteBin := filepath.Join(work, "wasmroute")
+	if out, err := exec.Command("go", "build", "-o", wasmrouteBin, "./cmd/wasmroute").CombinedOutput(); err != nil {
+		return fmt.Errorf("building the CLI: %v\n%s", err, out)
+	}
+	bundleDir := filepath.Join(app, bundle.DirName)
+	cache := filepath.Join(work, "cache")
+
+	// Servers.
+	nativeAddr, wasmAddr := freeAddr(), freeAddr()
+	native, err := startServer(nativeBin, nativeAddr)
+	if err != nil {
+		return err
+	}
+	defer stop(native)
+	wasm, err := startServer(wasmrouteBin, "start", app, "--addr", wasmAddr, "--cache-dir", cache, "--log-level", "error")
+	if err != nil {
+		return err
+	}
+	defer stop(wasm)
+	for _, a := range []string{nativeAddr, wasmAddr} {
+		if err := waitReady(a, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("\nLoad: wrk -t2 -c%d -d%s --latency, one endpoint and server at a time, after a 2s warm-up\n\n", conns, duration)
+	fmt.Printf("%-20s %12s %12s %7s | %9s %9s %9s %9s %6s\n", "endpoint", "native rps", "wasm rps", "ratio", "nat p50", "wasm p50", "nat p99", "wasm p99", "p99 x")
+	script := filepath.Join(work, "post.lua")
+	for _, ep := range endpoints {
+		var args []string
+		if ep.method == "POST" {
+			lua := fmt.Sprintf("wrk.method = %q\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", ep.method, ep.body)
+			if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
+				return err
+			}
+			args = []string{"-s", script}
+		}
+		var results [2]wrkResult
+		for i, addr := range []string{nativeAddr, wasmAddr} {
+			url := "http://" + addr + ep.path
+			if _, err := runWrk(wrk, url, 2*time.Second, conns, args); err != nil {
+				return err
+			}
+			results[i], err = runWrk(wrk, url, duration, conns, args)
+			if err != nil {
+				return err
+			}
+		}
+		n, w := results[0], results[1]
+		fmt.Printf("%-20s %12.0f %12.0f %6.2fx | %9s %9s %9s %9s %5.2fx\n", ep.name, n.rps, w.rps, w.rps/n.rps,
+			fmtDur(n.p50), fmtDur(w.p50), fmtDur(n.p99), fmtDur(w.p99), float64(w.p99)/float64(n.p99))
+	}
+	stop(wasm)
+	stop(native)
+
+	fmt.Println()
+	if err := measureModules(ctx, bundleDir, cache); err != nil {
+		return err
+	}
+	return measureColdStart(wasmrouteBin, app, cache)
+}
+
+// measureModules prints compile and instantiation times.
+func measureModules(ctx context.Context, bundleDir, cache string) error {
+	m, err := bundle.Load(bundleDir)
+	if err != nil {
+		return err
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	var total time.Duration
+	var size int64
+	for _, r := range m.Routes {
+		bin, err := bundle.ReadModule(bundleDir, &r)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if _, err := rt.CompileModule(ctx, bin); err != nil {
+			return err
+		}
+		total += time.Since(start)
+		size += r.Size
+	}
+	n := time.Duration(len(m.Routes))
+	fmt.Printf("wazero compile, no cache:            %8s per module (mean of %d, %.1f MB each)\n", fmtDur(total/n), n, float64(size)/float64(n)/1e6)
+
+	// Fill the cache in this process, then read it from a new one.
+	if err := compileWithCache(ctx, bundleDir, cache); err != nil {
+		return err
+	}
+	out, err := exec.Command(os.Args[0], "-compile-cached", bundleDir, cache).Output()
+	if err != nil {
+		return fmt.Errorf("compile in a new process: %w", err)
+	}
+	fmt.Printf("wazero compile, warm cache, new proc: %8s per module\n", strings.TrimSpace(string(out)))
+
+	// Instance creation: what the host does per new instance.
+	h, err := host.New(bundleDir, host.Options{CacheDir: cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer h.Close(ctx)
+	if err := h.Warm(ctx); err != nil {
+		return err
+	}
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions(abi.ExportInitialize).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+	rt2 := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(mustCache(cache)))
+	defer rt2.Close(ctx)
+	if err := host.InstantiateImports(ctx, rt2); err != nil {
+		return err
+	}
+	bin, _ := os.ReadFile(filepath.Join(bundleDir, m.Routes[0].Module))
+	cm, err := rt2.CompileModule(ctx, bin)
+	if err != nil {
+		return err
+	}
+	var times []time.Duration
+	for i := 0; i < 30; i++ {
+		start := time.Now()
+		mod, err := rt2.InstantiateModule(ctx, cm, cfg)
+		if err != nil {
+			return err
+		}
+		times = append(times, time.Since(start))
+		mod.Close(ctx)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	fmt.Printf("instance creation (+ _initialize):    %8s median, %s p90 (30 instances of %s)\n", fmtDur(times[15]), fmtDur(times[27]), m.Routes[0].Pattern)
+	return nil
+}
+
+func mustCache(dir string) wazero.CompilationCache {
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func compileWithCache(ctx context.Context, bundleDir, cache string) error {
+	c, err := wazero.NewCompilationCacheWithDir(cache)
+	if err != nil {
+		return err
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(c))
+	defer rt.Close(ctx)
+	m, err := bundle.Load(bundleDir)
+	if err != nil {
+		return err
+	}
+	for _, r := range m.Routes {
+		bin, err := bundle.ReadModule(bundleDir, &r)
+		if err != nil {
+			return err
+		}
+		if _, err := rt.CompileModule(ctx, bin); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compileCached runs in a child process: it compiles every module with a warm
+// cache and prints the mean time.
+func compileCached(bundleDir, cache string) error {
+	ctx := context.Background()
+	c, err := wazero.NewCompilationCacheWithDir(cache)
+	if err != nil {
+		return err
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(c))
+	defer rt.Close(ctx)
+	m, err := bundle.Load(bundleDir)
+	if err != nil {
+		return err
+	}
+	var total time.Duration
+	for _, r := range m.Routes {
+		bin, err := bundle.ReadModule(bundleDir, &r)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if _, err := rt.CompileModule(ctx, bin); err != nil {
+			return err
+		}
+		total += time.Since(start)
+	}
+	fmt.Println(fmtDur(total / time.Duration(len(m.Routes))))
+	return nil
+}
+
+// measureColdStart times process start to the first 200 from GET
+// /api/users/42, with a warm compilation cache, five times.
+func measureColdStart(bin, app, cache string) error {
+	var times []time.Duration
+	for i := 0; i < 5; i++ {
+		addr := freeAddr()
+		start := time.Now()
+		cmd, err := startServer(bin, "start", app, "--addr", addr, "--cache-dir", cache, "--log-level", "error")
+		if err != nil {
+			return err
+		}
+		err = waitStatus("http://"+addr+"/api/users/42", 200, 30*time.Second)
+		elapsed := time.Since(start)
+		stop(cmd)
+		if err != nil {
+			return err
+		}
+		times = append(times, elapsed)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	fmt.Printf("process start -> first 200, warm cache: %6s median of 5 (min %s, max %s)\n", fmtDur(times[2]), fmtDur(times[0]), fmtDur(times[4]))
+	return nil
+}
+
+type wrkResult struct {
+	rps      float64
+	p50, p99 time.Duration
+}
+
+var (
+	rpsRe = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	pctRe = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+)
+
+func runWrk(wrk, url string, d time.Duration, conns int, extra []string) (wrkResult, error) {
+	args := append([]string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}, extra...)
+	out, err := exec.Command(wrk, append(args, url)...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	s := string(out)
+	if strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
+		return wrkResult{}, fmt.Errorf("wrk saw errors against %s:\n%s", url, s)
+	}
+	var r wrkResult
+	m := rpsRe.FindStringSubmatch(s)
+	if m == nil {
+		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", s)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, p := range pctRe.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(p[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[p[3]]
+		if p[1] == "50" {
+			r.p50 = time.Duration(v * float64(unit))
+		} else {
+			r.p99 = time.Duration(v * float64(unit))
+		}
+	}
+	return r, nil
+}
+
+// ensureWrk finds wrk, installing Debian's package if it is missing.
+func ensureWrk() (string, error) {
+	if p, err := exec.LookPath("wrk"); err == nil {
+		return p, nil
+	}
+	fmt.Println("wrk not found; installing it with apt-get")
+	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "wrk"}} {
+		cmd := exec.Command("apt-get", args...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("apt-get %s: %w (install wrk by hand)", strings.Join(args, " "), err)
+		}
+	}
+	return exec.LookPath("wrk")
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startServer(bin string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = os.Stderr
+	return cmd, cmd.Start()
+}
+
+func stop(cmd *exec.Cmd) {
+	if cmd.Process != nil && cmd.ProcessState == nil {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+}
+
+// waitReady waits until addr accepts connections.
+func waitReady(addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not listening after %s", addr, limit)
+}
+
+// waitStatus polls url until it answers status, every millisecond.
+func waitStatus(url string, status int, limit time.Duration) error {
+	client := &http.Client{Timeout: limit}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return nil
+			}
+			return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, status)
+		}
+		var opErr *net.OpError
+		if !errors.As(err, &opErr) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("%s: no answer within %s", url, limit)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	}
+}
