@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/host/bundle"
@@ -200,7 +201,7 @@ func (p *pool) newInstance() (*instance, error) {
 		WithRandSource(randReader)
 	var mod api.Module
 	err := p.h.withRuntime(func() (err error) {
-		mod, err = p.h.rt.InstantiateModule(context.Background(), p.compiled, cfg)
+		mod, err = p.h.rt.InstantiateModule(instantiateCtx, p.compiled, cfg)
 		return err
 	})
 	inst.stderr.flush()
@@ -217,6 +218,18 @@ func (p *pool) newInstance() (*instance, error) {
 	p.live++
 	p.mu.Unlock()
 	return inst, nil
+}
+
+// instantiateCtx carries the linear memory allocator into wazero.
+var instantiateCtx = InstantiateContext(context.Background())
+
+// InstantiateContext returns ctx carrying the linear memory allocator the host
+// gives every instance (on Linux, one lazily committed mapping per instance,
+// so growing memory never copies). Tools that instantiate guest modules
+// themselves pass it to wazero's InstantiateModule to create instances the way
+// the host does.
+func InstantiateContext(ctx context.Context) context.Context {
+	return experimental.WithMemoryAllocator(ctx, memoryAllocator)
 }
 
 // checkExports refuses modules that do not speak this host's ABI version.

@@ -168,6 +168,13 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error
 		}
 		return &Error{Route: r.Source, Output: msg}
 	}
+	bin, err := os.ReadFile(tmp)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(tmp, mergeDataSegments(bin), 0o644); err != nil {
+		return err
+	}
 	return os.Rename(tmp, final)
 }
 
