@@ -100,13 +100,50 @@ func JSON(w http.ResponseWriter, status int, v any) {
 }
 
 func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	// json.Marshal is about twice as fast as an Encoder with
+	// SetEscapeHTML(false) in WebAssembly; undoing its HTML escapes after
+	// the fact is cheaper still, and free when there are none.
+	b, err := json.Marshal(v)
+	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return unescapeHTML(b), nil
+}
+
+// unescapeHTML turns the \u003c, \u003e and \u0026 escapes json.Marshal
+// writes for <, > and & back into the characters, leaving every other escape
+// (including an escaped backslash followed by "u003c") alone.
+func unescapeHTML(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u00`)) {
+		return b
+	}
+	out := b[:0]
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			out = append(out, c)
+			continue
+		}
+		if b[i+1] == 'u' && i+5 < len(b) && string(b[i+2:i+4]) == "00" {
+			switch string(b[i+4 : i+6]) {
+			case "3c":
+				out = append(out, '<')
+				i += 5
+				continue
+			case "3e":
+				out = append(out, '>')
+				i += 5
+				continue
+			case "26":
+				out = append(out, '&')
+				i += 5
+				continue
+			}
+		}
+		out = append(out, c, b[i+1]) // keep the escape pair whole
+		i++
+	}
+	return out
 }
 
 // Error writes the error response every part of wasmroute uses:

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/internal/dev"
 )
 
@@ -21,11 +20,11 @@ running host without dropping requests in flight, and prints how long it took.
 A build error is printed and the last good build keeps serving.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := f.logger()
+			log, err := f.logger(cmd)
 			if err != nil {
 				return err
 			}
-			loop, err := dev.New(appDir(args), cmd.OutOrStdout(), host.Options{Logger: log, CacheDir: f.cacheDir})
+			loop, err := dev.New(appDir(args), cmd.OutOrStdout(), f.hostOptions(log))
 			if err != nil {
 				return err
 			}
@@ -36,7 +35,7 @@ A build error is printed and the last good build keeps serving.`,
 				defer cancel() // a dead watcher stops the server too
 				watchErr <- loop.Run(ctx)
 			}()
-			err = serve(ctx, f.addr, loop.Handler(), log)
+			err = serve(ctx, cmd.OutOrStdout(), f.addr, loop.Handler(), log)
 			cancel()
 			if werr := <-watchErr; err == nil {
 				err = werr

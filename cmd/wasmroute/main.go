@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wasmroute/wasmroute/host"
 )
 
 func main() {
@@ -29,23 +31,31 @@ func main() {
 
 // serveFlags are the flags shared by start and dev.
 type serveFlags struct {
-	addr     string
-	cacheDir string
-	logLevel string
+	addr         string
+	cacheDir     string
+	logLevel     string
+	maxInstances int
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:3000", "address to listen on (HOST:PORT)")
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", `compiled-module cache directory (default: the user cache dir; "off" disables)`)
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances per route, and so requests one route serves at once (default 4 × GOMAXPROCS)")
 }
 
-func (f *serveFlags) logger() (*slog.Logger, error) {
+// hostOptions are the host settings the flags select.
+func (f *serveFlags) hostOptions(log *slog.Logger) host.Options {
+	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances}
+}
+
+// logger logs to the command's error stream at the chosen level.
+func (f *serveFlags) logger(cmd *cobra.Command) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})), nil
 }
 
 func newRootCmd() *cobra.Command {

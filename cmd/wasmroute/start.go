@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,25 +26,25 @@ func newStartCmd() *cobra.Command {
 (DIR defaults to ".") on --addr, until interrupted.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := f.logger()
+			log, err := f.logger(cmd)
 			if err != nil {
 				return err
 			}
-			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), host.Options{Logger: log, CacheDir: f.cacheDir})
+			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), f.hostOptions(log))
 			if err != nil {
 				return err
 			}
 			defer h.Close(context.Background())
-			return serve(cmd.Context(), f.addr, h, log)
+			return serve(cmd.Context(), cmd.OutOrStdout(), f.addr, h, log)
 		},
 	}
 	f.register(cmd)
 	return cmd
 }
 
-// serve listens on addr until ctx is done, then shuts down gracefully:
+// serve listens on addr until ctx is done, printing the URL to out, then shuts down gracefully:
 // requests in flight finish.
-func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+func serve(ctx context.Context, out io.Writer, addr string, h http.Handler, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -53,7 +55,8 @@ func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) e
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", slog.String("url", "http://"+ln.Addr().String()))
+	// Printed whatever the log level: scripts and tests wait for this line.
+	fmt.Fprintf(out, "Listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

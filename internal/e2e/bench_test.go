@@ -20,16 +20,18 @@ func BenchmarkHost(b *testing.B) {
 		b.Fatal(err)
 	}
 	f := serve(b, faultyDir, host.Options{})
-	b.Run("noop", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			w := httptest.NewRecorder()
-			f.host.ServeHTTP(w, httptest.NewRequest("GET", "/api/noop", nil))
-			if w.Code != 200 {
-				b.Fatal(w.Code)
+	for _, path := range []string{"/api/noop"} {
+		b.Run(strings.TrimPrefix(path, "/api/"), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				f.host.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
 			}
-		}
-	})
+		})
+	}
 	for _, bc := range []struct{ name, method, path, body string }{
 		{"hello", "GET", "/api/hello", ""},
 		{"user42", "GET", "/api/users/42", ""},
@@ -53,4 +55,25 @@ func BenchmarkHost(b *testing.B) {
 		})
 	}
 	_ = http.StatusOK
+}
+
+// BenchmarkHostParallel is BenchmarkHost/user42 from many goroutines at
+// once, as under load: it shows what the pool and scheduling add.
+func BenchmarkHostParallel(b *testing.B) {
+	s := serve(b, exampleDir, host.Options{})
+	if err := s.host.Warm(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(25) // 50 goroutines on 2 cores, as wrk -c50
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			w := httptest.NewRecorder()
+			s.host.ServeHTTP(w, httptest.NewRequest("GET", "/api/users/42", nil))
+			if w.Code != 200 {
+				b.Error(w.Code)
+				return
+			}
+		}
+	})
 }

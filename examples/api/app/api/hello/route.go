@@ -7,7 +7,11 @@ import (
 	"github.com/wasmroute/wasmroute/guest"
 )
 
+var hello = struct {
+	Message string `json:"message"`
+}{"Hello World"}
+
 // GET answers with a greeting.
 func GET(w http.ResponseWriter, r *http.Request) {
-	guest.JSON(w, http.StatusOK, map[string]string{"message": "Hello World"})
+	guest.JSON(w, http.StatusOK, hello)
 }

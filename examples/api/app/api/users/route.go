@@ -44,7 +44,7 @@ func POST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := users.User{ID: strconv.Itoa(users.Count + 1), Name: in.Name, Email: in.Email}
-	guest.JSON(w, http.StatusCreated, map[string]any{"data": u})
+	guest.JSON(w, http.StatusCreated, users.Response{Data: u})
 }
 
 func intParam(s string, def int) (int, error) {

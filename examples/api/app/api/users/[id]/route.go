@@ -16,7 +16,7 @@ func GET(w http.ResponseWriter, r *http.Request) {
 		guest.Error(w, http.StatusNotFound, "User not found")
 		return
 	}
-	guest.JSON(w, http.StatusOK, map[string]any{"data": u})
+	guest.JSON(w, http.StatusOK, users.Response{Data: u})
 }
 
 // PUT merges the JSON body's name and email into the user.
@@ -40,7 +40,7 @@ func PUT(w http.ResponseWriter, r *http.Request) {
 	if in.Email != nil {
 		u.Email = *in.Email
 	}
-	guest.JSON(w, http.StatusOK, map[string]any{"data": u})
+	guest.JSON(w, http.StatusOK, users.Response{Data: u})
 }
 
 // DELETE removes the user: 204 with no body.

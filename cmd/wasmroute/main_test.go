@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+const exampleApp = "../../examples/api"
+
+// run executes the CLI in process with args and returns its output.
+func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestBuildAndRoutesPrintTheTable(t *testing.T) {
+	out, err := run(t, context.Background(), "build", exampleApp)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"Route", "Methods", "Size",
+		"/api/users/[id]        GET, PUT, DELETE", "app/api/users/[id]/route.go",
+		"/api/health", "app/(internal)/api/health/route.go",
+		"Built 8 routes",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run(t, context.Background(), "routes", exampleApp)
+	if err != nil || !strings.Contains(out, "/api/docs/[[...slug]]  GET") || !strings.Contains(out, " MB ") {
+		t.Fatalf("routes: %v\n%s", err, out)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, sub := range []string{"build", "start", "dev", "routes"} {
+		out, err := run(t, context.Background(), sub, "--help")
+		if err != nil || !strings.Contains(out, "wasmroute "+sub+" [DIR]") {
+			t.Errorf("%s --help: %v\n%s", sub, err, out)
+		}
+	}
+	if out, _ := run(t, context.Background(), "start", "--help"); !strings.Contains(out, "--addr") || !strings.Contains(out, "127.0.0.1:3000") {
+		t.Errorf("start --help does not document --addr:\n%s", out)
+	}
+}
+
+func TestErrorsNameTheProblem(t *testing.T) {
+	empty := t.TempDir()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"build", empty}, "no app directory"},
+		{[]string{"routes", empty}, "no app directory"},
+		{[]string{"start", empty}, "run `wasmroute build` first"},
+		{[]string{"start", exampleApp, "--log-level", "loud"}, "--log-level"},
+		{[]string{"build", "a", "b"}, "accepts at most 1 arg"},
+	}
+	for _, tt := range tests {
+		_, err := run(t, context.Background(), tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestStartServesUntilCancelled runs `wasmroute start` on a real listener,
+// learns its address from the line it prints, and stops it.
+func TestStartServesUntilCancelled(t *testing.T) {
+	if out, err := run(t, context.Background(), "build", exampleApp); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetOut(pw)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs([]string{"start", exampleApp, "--addr", "127.0.0.1:0", "--log-level", "error"})
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	url := ""
+	for url == "" && lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
+			url = after
+		}
+	}
+	if url == "" {
+		t.Fatalf("start exited without listening: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	resp, err := http.Get(url + "/api/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != `{"message":"Hello World"}` {
+		t.Fatalf("GET /api/hello = %s", body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("start returned %v after cancel", err)
+	}
+}

@@ -1,0 +1,89 @@
+package guest
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"struct", struct {
+			A string `json:"a"`
+		}{"x"}, `{"a":"x"}`},
+		{"html characters kept", map[string]string{"q": "a<b && c>d"}, `{"q":"a<b && c>d"}`},
+		{"escaped backslash before u003c", map[string]string{"q": `\u003c`}, `{"q":"\\u003c"}`},
+		{"other escapes kept", map[string]string{"q": "line\n\"quote\"\u2028"}, `{"q":"line\n\"quote\"\u2028"}`},
+		{"unicode", map[string]string{"q": "héllo €"}, `{"q":"héllo €"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			JSON(w, http.StatusCreated, tt.v)
+			if w.Code != http.StatusCreated || w.Body.String() != tt.want || w.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("JSON = %d %q %q, want 201 %q", w.Code, w.Header().Get("Content-Type"), w.Body.String(), tt.want)
+			}
+			var back any
+			if err := json.Unmarshal(w.Body.Bytes(), &back); err != nil {
+				t.Fatalf("output is not JSON: %v", err)
+			}
+		})
+	}
+	w := httptest.NewRecorder()
+	JSON(w, http.StatusOK, func() {})
+	if w.Code != 500 || w.Body.String() != `{"error":"Internal Server Error"}` {
+		t.Fatalf("unencodable value: %d %s", w.Code, w.Body.String())
+	}
+}
+
+func TestError(t *testing.T) {
+	w := httptest.NewRecorder()
+	Error(w, http.StatusNotFound, `no "such" <thing>`)
+	if w.Code != 404 || w.Body.String() != `{"error":"no \"such\" <thing>"}` {
+		t.Fatalf("Error = %d %s", w.Code, w.Body.String())
+	}
+}
+
+func TestHandlerOf(t *testing.T) {
+	called := 0
+	fn := func(w http.ResponseWriter, r *http.Request) { called++ }
+	for _, v := range []any{fn, http.HandlerFunc(fn), http.Handler(http.HandlerFunc(fn))} {
+		HandlerOf(v).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}
+	if called != 3 {
+		t.Fatalf("called %d times, want 3", called)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("HandlerOf(42) did not panic")
+		}
+	}()
+	HandlerOf(42)
+}
+
+// FuzzJSONMatchesEncoder checks marshal against encoding/json's own
+// non-HTML-escaping Encoder for arbitrary strings.
+func FuzzJSONMatchesEncoder(f *testing.F) {
+	for _, s := range []string{"", "<>&", `\u003c`, `\\u003c`, "\u2028", "\\", "a\\<"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		if want := bytes.TrimSuffix(b.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+			t.Fatalf("marshal(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
