@@ -24,6 +24,7 @@ A build error is printed and the last good build keeps serving.`,
 			if err != nil {
 				return err
 			}
+			oversubscribeProcs()
 			loop, err := dev.New(appDir(args), cmd.OutOrStdout(), f.hostOptions(log))
 			if err != nil {
 				return err

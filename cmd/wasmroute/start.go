@@ -30,6 +30,7 @@ func newStartCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			oversubscribeProcs()
 			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), f.hostOptions(log))
 			if err != nil {
 				return err
