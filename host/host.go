@@ -110,7 +110,7 @@ type route struct {
 // them and learn which failed.
 func New(dir string, opts Options) (*Host, error) {
 	opts.setDefaults()
-	h := &Host{dir: dir, opts: opts, log: opts.Logger, warmSem: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	h := &Host{dir: dir, opts: opts, log: opts.Logger, warmSem: make(chan struct{}, runtime.NumCPU())}
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(opts.MemoryLimitPages)
