@@ -39,7 +39,7 @@ func TestDevRebuildsWhatChanged(t *testing.T) {
 		write(t, filepath.Join(dir, name), content)
 	}
 	events := make(chan dev.Event, 1)
-	out := &syncWriter{w: &strings.Builder{}}
+	out := &logBuffer{}
 	loop, err := dev.New(dir, out, host.Options{CacheDir: cacheDir, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -53,7 +53,8 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// logBuffer collects log output so tests can check that faults are logged.
+// logBuffer collects output written from several goroutines (host logs, dev
+// output) so tests can check it.
 type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -69,24 +70,6 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
-}
-
-// syncWriter serialises writes to w.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprint(s.w)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

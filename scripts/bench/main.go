@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/host"
@@ -44,10 +43,12 @@ func main() {
 	if len(os.Args) > 2 && os.Args[1] == "-compile-cached" {
 		// Child mode: compile every module of a bundle with a warm cache in
 		// a fresh process, and print the mean time per module.
-		if err := compileCached(os.Args[2], os.Args[3]); err != nil {
+		mean, _, err := compileAll(context.Background(), os.Args[2], os.Args[3])
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		fmt.Println(fmtDur(mean))
 		return
 	}
 	duration := flag.Duration("d", 10*time.Second, "load duration per endpoint and server")
@@ -102,7 +103,7 @@ func run(app string, duration time.Duration, conns int) error {
 
 	// Fill the compilation cache first, so the wasmroute server does not
 	// compile in the background while the native one is measured.
-	if err := compileWithCache(ctx, bundleDir, cache); err != nil {
+	if _, _, err := compileAll(ctx, bundleDir, cache); err != nil {
 		return err
 	}
 
@@ -167,25 +168,11 @@ func measureModules(ctx context.Context, bundleDir, cache string) error {
 	if err != nil {
 		return err
 	}
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
-	var total time.Duration
-	var size int64
-	for _, r := range m.Routes {
-		bin, err := bundle.ReadModule(bundleDir, &r)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		if _, err := rt.CompileModule(ctx, bin); err != nil {
-			return err
-		}
-		total += time.Since(start)
-		size += r.Size
+	mean, size, err := compileAll(ctx, bundleDir, "")
+	if err != nil {
+		return err
 	}
-	n := time.Duration(len(m.Routes))
-	fmt.Printf("wazero compile, no cache:            %8s per module (mean of %d, %.1f MB each)\n", fmtDur(total/n), n, float64(size)/float64(n)/1e6)
+	fmt.Printf("wazero compile, no cache:            %8s per module (mean of %d, %.1f MB each)\n", fmtDur(mean), len(m.Routes), float64(size)/1e6)
 
 	// The cache was filled before the load test; read it from a new process.
 	out, err := exec.Command(os.Args[0], "-compile-cached", bundleDir, cache).Output()
@@ -247,57 +234,39 @@ func mustCache(dir string) wazero.CompilationCache {
 	return c
 }
 
-func compileWithCache(ctx context.Context, bundleDir, cache string) error {
-	c, err := wazero.NewCompilationCacheWithDir(cache)
-	if err != nil {
-		return err
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(c))
-	defer rt.Close(ctx)
-	m, err := bundle.Load(bundleDir)
-	if err != nil {
-		return err
-	}
-	for _, r := range m.Routes {
-		bin, err := bundle.ReadModule(bundleDir, &r)
+// compileAll compiles every module of a bundle in a new runtime, with the
+// compilation cache in cacheDir ("" for none), and returns the mean time and
+// size per module.
+func compileAll(ctx context.Context, bundleDir, cacheDir string) (mean time.Duration, size int64, err error) {
+	cfg := wazero.NewRuntimeConfig()
+	if cacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cacheDir)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
-		if _, err := rt.CompileModule(ctx, bin); err != nil {
-			return err
-		}
+		cfg = cfg.WithCompilationCache(c)
 	}
-	return nil
-}
-
-// compileCached runs in a child process: it compiles every module with a warm
-// cache and prints the mean time.
-func compileCached(bundleDir, cache string) error {
-	ctx := context.Background()
-	c, err := wazero.NewCompilationCacheWithDir(cache)
-	if err != nil {
-		return err
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(c))
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer rt.Close(ctx)
 	m, err := bundle.Load(bundleDir)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	var total time.Duration
 	for _, r := range m.Routes {
 		bin, err := bundle.ReadModule(bundleDir, &r)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		start := time.Now()
 		if _, err := rt.CompileModule(ctx, bin); err != nil {
-			return err
+			return 0, 0, err
 		}
 		total += time.Since(start)
+		size += r.Size
 	}
-	fmt.Println(fmtDur(total / time.Duration(len(m.Routes))))
-	return nil
+	n := int64(len(m.Routes))
+	return total / time.Duration(n), size / n, nil
 }
 
 // measureColdStart times process start to the first 200 from GET
