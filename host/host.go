@@ -320,6 +320,10 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// body (an upload progress stream, an echo). Without full duplex,
 		// net/http would first try to swallow the unread body.
 		_ = http.NewResponseController(w).EnableFullDuplex()
+		// In full duplex, a body the handler left unread makes net/http
+		// panic when it reads the next request on the connection
+		// (golang/go#68560). Closing it here lets net/http drain it first.
+		defer r.Body.Close()
 	}
 	c.init(h, rt, id, rec, r)
 	h.invoke(c)

@@ -152,7 +152,14 @@ func hasModule(prev *bundle.Manifest, out string, r *Route) bool {
 // old one only on success.
 func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error {
 	final := filepath.Join(out, moduleFile(r))
-	tmp := final + ".tmp"
+	// A unique temporary name keeps two builds of the same app (dev running
+	// while `wasmroute build` runs, or parallel tests) from colliding.
+	f, err := os.CreateTemp(filepath.Dir(final), r.ID+"-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
 	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-overlay", overlay,
 		"-ldflags=-s -w", "-o", tmp, "./"+genDir+"/"+r.ID)
 	cmd.Dir = dir

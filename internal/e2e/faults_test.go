@@ -223,3 +223,33 @@ func TestClientDisconnectMidStream(t *testing.T) {
 		t.Fatalf("after disconnects: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestUnreadBodyKeepsConnection sends requests whose bodies the handler never
+// reads, each followed by another request on the same keep-alive connection.
+// net/http's full-duplex mode, which the host enables for streaming, panics
+// in this case unless the body is closed (golang/go#68560).
+func TestUnreadBodyKeepsConnection(t *testing.T) {
+	s := serve(t, exampleDir, host.Options{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rd := bufio.NewReader(conn)
+	for i := 0; i < 200; i++ {
+		for _, req := range []string{
+			"PUT /api/users/70 HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n{\"name\":\"Grace\"}",
+			"DELETE /api/users/7 HTTP/1.1\r\nHost: x\r\n\r\n",
+		} {
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatalf("round %d: write: %v", i, err)
+			}
+			resp, err := http.ReadResponse(rd, nil)
+			if err != nil {
+				t.Fatalf("round %d: %v (the server dropped the connection)", i, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+}
