@@ -318,9 +318,11 @@ func (w *responseWriter) finish() uint32 {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if !w.headSent && bodyAllowed(w.status) && w.header.Get("Content-Length") == "" &&
-		w.header.Get("Transfer-Encoding") == "" {
-		w.header.Set("Content-Length", strconv.FormatInt(w.written, 10))
+	// Direct map access: net/http's own keys are canonical, and Header.Get's
+	// canonicalisation is slow in WebAssembly.
+	if !w.headSent && bodyAllowed(w.status) && len(w.header["Content-Length"]) == 0 &&
+		len(w.header["Transfer-Encoding"]) == 0 {
+		w.header["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
 	}
 	if w.sendBuffered() != nil {
 		return abi.HandleAborted
