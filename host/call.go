@@ -47,12 +47,14 @@ type call struct {
 	w     *recorder
 	r     *http.Request
 
-	head     abi.RequestHead
-	headEnc  []byte
-	respHead abi.ResponseHead
-	headSent bool
-	bodyDone bool
-	failed   bool // writing to the client failed
+	head        abi.RequestHead
+	headEnc     []byte
+	respHead    abi.ResponseHead
+	headSent    bool
+	bodyDone    bool
+	failed      bool // writing to the client failed
+	tooLarge    bool // the body passed the route's limit
+	answered413 bool
 }
 
 type callKey struct{}
@@ -131,9 +133,22 @@ func (h *Host) invoke(c *call) {
 		c.fail()
 		return
 	}
-	if res != abi.HandleOK || !c.headSent {
+	switch {
+	case c.answered413:
+	case c.tooLarge && !c.headSent:
+		c.answerTooLarge()
+	case res != abi.HandleOK || !c.headSent:
 		c.fail()
 	}
+}
+
+// answerTooLarge sends the 413 for a body that passed the route's limit.
+func (c *call) answerTooLarge() {
+	c.headSent = true
+	c.answered413 = true
+	c.failed = true // the guest's own body must not follow
+	c.w.Header().Set("Connection", "close")
+	writeError(c.w, http.StatusRequestEntityTooLarge, "Request body too large")
 }
 
 // fail ends a request the guest could not complete: a 500 if nothing was sent
@@ -230,6 +245,11 @@ func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 			result(stack, 0)
 			return
 		case errors.As(err, &tooLarge):
+			if !c.tooLarge {
+				c.tooLarge = true
+				c.h.log.Warn("request body too large", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
+					slog.Int64("limit", c.route.bodyLimit))
+			}
 			result(stack, abi.ErrBodyTooLarge)
 			return
 		case err != nil || tries > 100:
@@ -250,6 +270,13 @@ func writeResponseHead(ctx context.Context, mod api.Module, stack []uint64) {
 	buf, ok := mod.Memory().Read(ptr, n)
 	if !ok {
 		result(stack, abi.ErrInvalid)
+		return
+	}
+	if c.tooLarge {
+		// Whatever the handler made of its truncated body, the client
+		// learns the real reason.
+		c.answerTooLarge()
+		result(stack, abi.ErrBodyTooLarge)
 		return
 	}
 	rh := &c.respHead

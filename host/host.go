@@ -50,7 +50,15 @@ type Options struct {
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
 	// Defaults to 2048 (128 MiB).
 	MemoryLimitPages uint32
+	// BodyLimit caps request bodies, in bytes, for routes that do not set
+	// their own (const BodyLimit in the route file). A larger body gets 413
+	// {"error":"Request body too large"}. Defaults to DefaultBodyLimit.
+	BodyLimit int64
 }
+
+// DefaultBodyLimit is the request body limit when neither the app nor the
+// route sets one: 4.5 MB, as on Vercel.
+const DefaultBodyLimit = 4_718_592
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
@@ -64,6 +72,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MemoryLimitPages == 0 {
 		o.MemoryLimitPages = 2048
+	}
+	if o.BodyLimit <= 0 {
+		o.BodyLimit = DefaultBodyLimit
 	}
 }
 
@@ -99,9 +110,10 @@ type state struct {
 // route is one entry of the route table with the pool that serves it.
 type route struct {
 	bundle.Route
-	methods methodSet
-	allow   string
-	pool    *pool
+	methods   methodSet
+	allow     string
+	bodyLimit int64
+	pool      *pool
 }
 
 // New loads the bundle in dir (an app's .wasmroute directory) and returns a
@@ -176,7 +188,10 @@ func (h *Host) Reload() error {
 		if err != nil {
 			return fmt.Errorf("route %s: %w", br.Pattern, err)
 		}
-		r := &route{Route: br, methods: ms, allow: ms.allow()}
+		r := &route{Route: br, methods: ms, allow: ms.allow(), bodyLimit: h.opts.BodyLimit}
+		if br.Config.BodyLimit > 0 {
+			r.bodyLimit = br.Config.BodyLimit
+		}
 		if p := reuse[br.SHA256]; p != nil && !kept[p] {
 			r.pool = p
 			kept[p] = true
@@ -315,7 +330,17 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusMethodNotAllowed, "Method Not Allowed")
 		return
 	}
+	if r.ContentLength > rt.bodyLimit {
+		h.log.Warn("request body too large", slog.String("request_id", id), slog.String("route", rt.Pattern),
+			slog.Int64("content_length", r.ContentLength), slog.Int64("limit", rt.bodyLimit))
+		rec.Header().Set("Connection", "close")
+		writeError(rec, http.StatusRequestEntityTooLarge, "Request body too large")
+		return
+	}
 	if r.ContentLength != 0 {
+		// A body without a length, or one that lies about it, is cut off at
+		// the limit while the guest streams it.
+		r.Body = http.MaxBytesReader(w, r.Body, rt.bodyLimit)
 		// Guests stream: a handler may answer before it has read the whole
 		// body (an upload progress stream, an echo). Without full duplex,
 		// net/http would first try to swallow the unread body.
