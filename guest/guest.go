@@ -162,3 +162,16 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// Redirect answers with a temporary redirect (307) to url, as Next.js's
+// redirect() does: unlike 302, the client repeats the method and body.
+// url may be relative to the request path.
+func Redirect(w http.ResponseWriter, r *http.Request, url string) {
+	http.Redirect(w, r, url, http.StatusTemporaryRedirect)
+}
+
+// PermanentRedirect answers with a permanent redirect (308) to url, as
+// Next.js's permanentRedirect() does.
+func PermanentRedirect(w http.ResponseWriter, r *http.Request, url string) {
+	http.Redirect(w, r, url, http.StatusPermanentRedirect)
+}

@@ -87,3 +87,25 @@ func FuzzJSONMatchesEncoder(f *testing.F) {
 		}
 	})
 }
+
+func TestRedirect(t *testing.T) {
+	tests := []struct {
+		name   string
+		fn     func(http.ResponseWriter, *http.Request, string)
+		target string
+		status int
+		want   string
+	}{
+		{"temporary", Redirect, "/api/hello", 307, "/api/hello"},
+		{"permanent", PermanentRedirect, "/api/new", 308, "/api/new"},
+		{"relative", Redirect, "sibling", 307, "/api/sibling"},
+		{"absolute", Redirect, "https://example.com/x", 307, "https://example.com/x"},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		tt.fn(w, httptest.NewRequest("POST", "/api/old", nil), tt.target)
+		if w.Code != tt.status || w.Header().Get("Location") != tt.want {
+			t.Errorf("%s: %d Location %q, want %d %q", tt.name, w.Code, w.Header().Get("Location"), tt.status, tt.want)
+		}
+	}
+}
