@@ -50,10 +50,15 @@ type Options struct {
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
 	// Defaults to 2048 (128 MiB).
 	MemoryLimitPages uint32
-	// BodyLimit caps request bodies, in bytes, for routes that do not set
-	// their own (const BodyLimit in the route file). A larger body gets 413
-	// {"error":"Request body too large"}. Defaults to DefaultBodyLimit.
+	// BodyLimit caps request bodies, in bytes, for apps and routes that do
+	// not set their own (body_limit in wasmroute.toml, const BodyLimit in a
+	// route file). A larger body gets 413 {"error":"Request body too large"}.
+	// Defaults to DefaultBodyLimit.
 	BodyLimit int64
+	// LookupSecret returns the value of a secret the app declares in
+	// wasmroute.toml. Defaults to os.LookupEnv. A declared secret it does
+	// not know makes New and Reload fail, naming it.
+	LookupSecret func(name string) (string, bool)
 }
 
 // DefaultBodyLimit is the request body limit when neither the app nor the
@@ -75,6 +80,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.BodyLimit <= 0 {
 		o.BodyLimit = DefaultBodyLimit
+	}
+	if o.LookupSecret == nil {
+		o.LookupSecret = os.LookupEnv
 	}
 }
 
@@ -105,6 +113,7 @@ type Host struct {
 type state struct {
 	router *router.Table
 	routes []*route
+	cors   *cors // nil: the app has no CORS policy
 }
 
 // route is one entry of the route table with the pool that serves it.
@@ -174,30 +183,38 @@ func (h *Host) Reload() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(h.dir, bundle.ManifestName), err)
 	}
+	env, err := guestEnv(m.App, h.opts.LookupSecret)
+	if err != nil {
+		return err
+	}
+	appLimit := h.opts.BodyLimit
+	if m.App.BodyLimit > 0 {
+		appLimit = m.App.BodyLimit
+	}
 	old := h.state.Load()
-	reuse := map[string]*pool{} // by module sha256
+	reuse := map[string]*pool{} // by module sha256 and environment
 	if old != nil {
 		for _, r := range old.routes {
-			reuse[r.SHA256] = r.pool
+			reuse[r.pool.key()] = r.pool
 		}
 	}
-	next := &state{router: tbl, routes: make([]*route, len(m.Routes))}
+	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), cors: newCORS(m.App.CORS)}
 	kept := map[*pool]bool{}
 	for i, br := range m.Routes {
 		ms, err := parseMethods(br.Methods)
 		if err != nil {
 			return fmt.Errorf("route %s: %w", br.Pattern, err)
 		}
-		r := &route{Route: br, methods: ms, allow: ms.allow(), bodyLimit: h.opts.BodyLimit}
+		r := &route{Route: br, methods: ms, allow: ms.allow(), bodyLimit: appLimit}
 		if br.Config.BodyLimit > 0 {
 			r.bodyLimit = br.Config.BodyLimit
 		}
-		if p := reuse[br.SHA256]; p != nil && !kept[p] {
-			r.pool = p
-			kept[p] = true
-		} else {
-			r.pool = newPool(h, r)
+		p := newPool(h, r, env)
+		if old := reuse[p.key()]; old != nil && !kept[old] {
+			p = old
 		}
+		kept[p] = true
+		r.pool = p
 		next.routes[i] = r
 	}
 	h.state.Store(next)
@@ -319,6 +336,9 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := s.routes[idx]
 	pattern = rt.Pattern
+	if s.cors != nil && s.cors.handle(h, rec, r, rt, id) {
+		return
+	}
 	m := methodBit(r.Method)
 	if !rt.methods.serves(m) {
 		if m == methodOPTIONS {

@@ -23,6 +23,7 @@ type pool struct {
 	pattern string
 	module  string // module file, for errors
 	sha     string
+	env     []string // KEY=value, sorted
 
 	compileOnce sync.Once
 	compiled    wazero.CompiledModule
@@ -36,15 +37,22 @@ type pool struct {
 	retired bool
 }
 
-func newPool(h *Host, r *route) *pool {
+func newPool(h *Host, r *route, env []string) *pool {
 	return &pool{
 		h:       h,
 		pattern: r.Pattern,
 		module:  r.Module,
 		sha:     r.SHA256,
+		env:     env,
 		idle:    make(chan *instance, h.opts.MaxInstances),
 		slots:   make(chan struct{}, h.opts.MaxInstances),
 	}
+}
+
+// key identifies what a pool's instances are made from: a reload keeps a
+// pool only if its module and environment are unchanged.
+func (p *pool) key() string {
+	return p.sha + "\x00" + strings.Join(p.env, "\x00")
 }
 
 // compile reads, verifies and compiles the module once; every later call
@@ -199,6 +207,10 @@ func (p *pool) newInstance() (*instance, error) {
 		WithSysNanotime().
 		WithSysNanosleep().
 		WithRandSource(randReader)
+	for _, kv := range p.env {
+		k, v, _ := strings.Cut(kv, "=")
+		cfg = cfg.WithEnv(k, v)
+	}
 	var mod api.Module
 	err := p.h.withRuntime(func() (err error) {
 		mod, err = p.h.rt.InstantiateModule(instantiateCtx, p.compiled, cfg)

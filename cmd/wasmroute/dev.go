@@ -25,7 +25,11 @@ A build error is printed and the last good build keeps serving.`,
 				return err
 			}
 			oversubscribeProcs()
-			loop, err := dev.New(appDir(args), cmd.OutOrStdout(), f.hostOptions(log))
+			opts, err := f.hostOptions(log, appDir(args))
+			if err != nil {
+				return err
+			}
+			loop, err := dev.New(appDir(args), cmd.OutOrStdout(), opts)
 			if err != nil {
 				return err
 			}

@@ -13,9 +13,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
+	"github.com/joho/godotenv"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmroute/wasmroute/host"
@@ -36,6 +38,7 @@ type serveFlags struct {
 	cacheDir     string
 	logLevel     string
 	maxInstances int
+	envFile      string
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -43,6 +46,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", `compiled-module cache directory (default: the user cache dir; "off" disables)`)
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances per route, and so requests one route serves at once (default 4 × GOMAXPROCS)")
+	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=value lines with the app's secrets (default: DIR/.env if it exists); the environment wins over it")
 }
 
 // oversubscribeProcs gives the Go scheduler twice as many Ps as it would
@@ -58,9 +62,43 @@ func oversubscribeProcs() {
 	}
 }
 
-// hostOptions are the host settings the flags select.
-func (f *serveFlags) hostOptions(log *slog.Logger) host.Options {
-	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances}
+// hostOptions are the host settings the flags select, for the app in dir.
+func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, error) {
+	lookup, err := secretLookup(dir, f.envFile)
+	if err != nil {
+		return host.Options{}, err
+	}
+	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup}, nil
+}
+
+// secretLookup finds secrets in the environment, then in the env file:
+// envFile if given (it must exist), else DIR/.env if there is one.
+func secretLookup(dir, envFile string) (func(string) (string, bool), error) {
+	path := envFile
+	if path == "" {
+		path = filepath.Join(dir, ".env")
+		if _, err := os.Stat(path); err != nil {
+			return os.LookupEnv, nil
+		}
+	}
+	vars, err := godotenv.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file %s: %w", path, err)
+	}
+	return func(name string) (string, bool) {
+		if v, ok := os.LookupEnv(name); ok {
+			return v, true
+		}
+		v, ok := vars[name]
+		return v, ok
+	}, nil
+}
+
+func appDir(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return "."
 }
 
 // logger logs to the command's error stream at the chosen level.
@@ -81,11 +119,4 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd())
 	return root
-}
-
-func appDir(args []string) string {
-	if len(args) > 0 {
-		return args[0]
-	}
-	return "."
 }

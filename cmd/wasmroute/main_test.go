@@ -33,7 +33,7 @@ func TestBuildAndRoutesPrintTheTable(t *testing.T) {
 		"Route", "Methods", "Size",
 		"/api/users/[id]        GET, PUT, DELETE", "app/api/users/[id]/route.go",
 		"/api/health", "app/(internal)/api/health/route.go",
-		"Built 12 routes",
+		"Built 13 routes",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q:\n%s", want, out)
@@ -68,6 +68,7 @@ func TestErrorsNameTheProblem(t *testing.T) {
 		{[]string{"start", empty}, "run `wasmroute build` first"},
 		{[]string{"start", exampleApp, "--log-level", "loud"}, "--log-level"},
 		{[]string{"build", "a", "b"}, "accepts at most 1 arg"},
+		{[]string{"start", exampleApp, "--env-file", "/nonexistent/.env"}, "--env-file /nonexistent/.env"},
 	}
 	for _, tt := range tests {
 		_, err := run(t, context.Background(), tt.args...)
@@ -114,6 +115,17 @@ func TestStartServesUntilCancelled(t *testing.T) {
 	resp.Body.Close()
 	if string(body) != `{"message":"Hello World"}` {
 		t.Fatalf("GET /api/hello = %s", body)
+	}
+	// The secret comes from examples/api/.env, read by start.
+	req, _ := http.NewRequest("GET", url+"/api/private", nil)
+	req.Header.Set("Authorization", "Bearer dev-token-change-me")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/private with the .env token: %d", resp.StatusCode)
 	}
 	cancel()
 	if err := <-done; err != nil {

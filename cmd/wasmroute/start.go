@@ -31,7 +31,11 @@ func newStartCmd() *cobra.Command {
 				return err
 			}
 			oversubscribeProcs()
-			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), f.hostOptions(log))
+			opts, err := f.hostOptions(log, appDir(args))
+			if err != nil {
+				return err
+			}
+			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), opts)
 			if err != nil {
 				return err
 			}

@@ -29,6 +29,34 @@ type Manifest struct {
 	ABI     int       `json:"abi"`
 	BuiltAt time.Time `json:"builtAt"`
 	Routes  []Route   `json:"routes"`
+	// App is the app-wide configuration from wasmroute.toml.
+	App AppConfig `json:"app"`
+}
+
+// AppConfig is the app-wide part of wasmroute.toml that the host applies.
+// Secret values are never stored: only their names, resolved when the host
+// starts.
+type AppConfig struct {
+	// Env holds plain environment variables every guest sees.
+	Env map[string]string `json:"env,omitempty"`
+	// Secrets names variables whose values come from the host's
+	// environment or env file at start.
+	Secrets []string `json:"secrets,omitempty"`
+	// BodyLimit is the app's request body limit in bytes (0: the default).
+	BodyLimit int64 `json:"bodyLimit,omitempty"`
+	// CORS, if set, makes the host answer preflight requests and add
+	// Access-Control-* headers for allowed origins.
+	CORS *CORS `json:"cors,omitempty"`
+}
+
+// CORS is the app's cross-origin resource sharing policy.
+type CORS struct {
+	AllowedOrigins   []string `json:"allowedOrigins"` // "*" or scheme://host[:port]
+	AllowedMethods   []string `json:"allowedMethods,omitempty"`
+	AllowedHeaders   []string `json:"allowedHeaders,omitempty"`
+	ExposedHeaders   []string `json:"exposedHeaders,omitempty"`
+	AllowCredentials bool     `json:"allowCredentials,omitempty"`
+	MaxAge           int      `json:"maxAge,omitempty"` // seconds
 }
 
 // Route is one route.go file and the module built from it.

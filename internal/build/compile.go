@@ -17,6 +17,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/internal/appconfig"
 )
 
 // genDir is the virtual folder, inside the app directory, where the build
@@ -61,6 +62,17 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	}
 	routes, err := Discover(dir)
 	if err != nil {
+		return nil, err
+	}
+	cfg, err := appconfig.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	patterns := make([]string, len(routes))
+	for i, r := range routes {
+		patterns[i] = r.Pattern
+	}
+	if err := cfg.CheckRoutes(patterns); err != nil {
 		return nil, err
 	}
 	modRoot, modPath, err := findModule(dir)
@@ -120,6 +132,9 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 			Size:    int64(len(bin)),
 			Config:  r.Config,
 		})
+	}
+	if err := cfg.Apply(m); err != nil {
+		return nil, err
 	}
 	if err := bundle.Write(out, m); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/internal/appconfig"
 	"github.com/wasmroute/wasmroute/internal/build"
 )
 
@@ -278,11 +279,13 @@ func (l *Loop) affected(files map[string]bool) (map[string]bool, error) {
 	return only, nil
 }
 
-// structural reports whether files may change the route table itself: a
-// route.go created or removed, or a folder renamed.
+// structural reports whether files may change the manifest without touching
+// a route's code: a route.go created or removed, a folder renamed, or the
+// app's wasmroute.toml edited.
 func structural(files map[string]bool) bool {
 	for f := range files {
-		if filepath.Base(f) == build.RouteFile || filepath.Ext(f) == "" {
+		switch {
+		case filepath.Base(f) == build.RouteFile, filepath.Base(f) == appconfig.FileName, filepath.Ext(f) == "":
 			return true
 		}
 	}

@@ -137,12 +137,13 @@ func TestBundleRefusedAtLoad(t *testing.T) {
 		{"conflicting routes", func(m *bundle.Manifest) { m.Routes[1].Pattern = m.Routes[0].Pattern }, "conflict"},
 		{"module outside the bundle", func(m *bundle.Manifest) { m.Routes[0].Module = "../../etc/passwd" }, "invalid module path"},
 		{"unknown method", func(m *bundle.Manifest) { m.Routes[0].Methods = []string{"BREW"} }, `unknown method "BREW"`},
+		{"secret not set", func(m *bundle.Manifest) { m.App.Secrets = []string{"NOT_SET_ANYWHERE"} }, "secrets NOT_SET_ANYWHERE are declared"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := copyBundle(t)
 			editManifest(t, dir, tt.edit)
-			_, err := host.New(dir, host.Options{CacheDir: cacheDir})
+			_, err := host.New(dir, host.Options{CacheDir: cacheDir, LookupSecret: testSecrets})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("host.New error = %v, want %q", err, tt.wantErr)
 			}

@@ -53,6 +53,12 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// testSecrets supplies the secrets the test apps declare.
+func testSecrets(name string) (string, bool) {
+	v, ok := map[string]string{"API_TOKEN": "test-token", "TOKEN": "s3cret"}[name]
+	return v, ok
+}
+
 // logBuffer collects output written from several goroutines (host logs, dev
 // output) so tests can check it.
 type logBuffer struct {
@@ -93,6 +99,9 @@ func serveBundle(t testing.TB, bundleDir string, opts host.Options) *server {
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if opts.CacheDir == "" {
 		opts.CacheDir = cacheDir
+	}
+	if opts.LookupSecret == nil {
+		opts.LookupSecret = testSecrets
 	}
 	h, err := host.New(bundleDir, opts)
 	if err != nil {

@@ -75,7 +75,8 @@ func TestUpload(t *testing.T) {
 			}
 		})
 	}
-	big, bigType := multipartBody(t, "big", "big.bin", strings.Repeat("x", 5<<20))
+	// wasmroute.toml raises this route's limit to 8 MB.
+	big, bigType := multipartBody(t, "big", "big.bin", strings.Repeat("x", 9<<20))
 	if resp, body := s.do(t, "POST", "/api/upload", big, "Content-Type", bigType); resp.StatusCode != 413 || body != `{"error":"Request body too large"}` {
 		t.Fatalf("oversized upload: %d %s", resp.StatusCode, body)
 	}
@@ -175,5 +176,92 @@ func TestHandlersTestNatively(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "ok  \texample.com/api/app/api/session") {
 		t.Fatalf("route test did not run:\n%s", out)
+	}
+}
+
+func TestAuthWrapperAndSecret(t *testing.T) {
+	s := serve(t, exampleDir, host.Options{})
+	tests := []struct {
+		name, auth string
+		status     int
+		want       string
+	}{
+		{"no header", "", 401, `{"error":"Unauthorized"}`},
+		{"wrong token", "Bearer nope", 401, `{"error":"Unauthorized"}`},
+		{"wrong scheme", "Basic test-token", 401, `{"error":"Unauthorized"}`},
+		{"right token", "Bearer test-token", 200, `{"message":"Welcome to the private area","app":"wasmroute example"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.auth != "" {
+				hdr = []string{"Authorization", tt.auth}
+			}
+			resp, body := s.do(t, "GET", "/api/private", "", hdr...)
+			if resp.StatusCode != tt.status || body != tt.want {
+				t.Fatalf("%d %s, want %d %s", resp.StatusCode, body, tt.status, tt.want)
+			}
+		})
+	}
+}
+
+// TestGuestEnvironment checks that a guest sees exactly the variables its app
+// declares, secrets resolved, and nothing of the host's environment.
+func TestGuestEnvironment(t *testing.T) {
+	t.Setenv("HOST_ONLY_VARIABLE", "must not leak")
+	s := serve(t, faultyDir, host.Options{})
+	if resp, body := s.do(t, "GET", "/api/env", ""); resp.StatusCode != 200 || body != "FOO=bar\nTOKEN=s3cret" {
+		t.Fatalf("guest environment = %d %q, want FOO and TOKEN only", resp.StatusCode, body)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	s := serve(t, exampleDir, host.Options{}) // allows http://localhost:5173 with credentials
+	const allowed, other = "http://localhost:5173", "https://evil.example"
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		header     []string
+		status     int
+		wantHeader map[string]string
+	}{
+		{"preflight, allowed origin", "OPTIONS", "/api/users", []string{"Origin", allowed, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type"},
+			204, map[string]string{"Access-Control-Allow-Origin": allowed, "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
+				"Access-Control-Allow-Headers": "Content-Type, Authorization", "Access-Control-Allow-Credentials": "true",
+				"Access-Control-Max-Age": "600", "Vary": "Origin"}},
+		{"preflight, other origin", "OPTIONS", "/api/users", []string{"Origin", other, "Access-Control-Request-Method", "POST"},
+			403, map[string]string{"Access-Control-Allow-Origin": "", "Vary": "Origin", "Content-Type": "application/json"}},
+		{"simple request, allowed origin", "GET", "/api/hello", []string{"Origin", allowed},
+			200, map[string]string{"Access-Control-Allow-Origin": allowed, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}},
+		{"simple request, other origin", "GET", "/api/hello", []string{"Origin", other},
+			200, map[string]string{"Access-Control-Allow-Origin": "", "Vary": "Origin"}},
+		{"no origin", "GET", "/api/hello", nil, 200, map[string]string{"Access-Control-Allow-Origin": "", "Vary": ""}},
+		{"plain OPTIONS still lists methods", "OPTIONS", "/api/users", []string{"Origin", allowed},
+			204, map[string]string{"Allow": "GET, HEAD, POST, OPTIONS", "Access-Control-Allow-Origin": allowed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := s.do(t, tt.method, tt.path, "", tt.header...)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, tt.status)
+			}
+			checkHeaders(t, resp, tt.wantHeader)
+			if tt.status == 403 && body != `{"error":"Origin not allowed"}` {
+				t.Fatalf("403 body %s", body)
+			}
+		})
+	}
+
+	// A public policy answers "*"; a route exporting OPTIONS answers its own
+	// preflights.
+	f := serve(t, faultyDir, host.Options{})
+	resp, _ := f.do(t, "GET", "/api/ok", "", "Origin", other)
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("public policy: Access-Control-Allow-Origin %q", resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	resp, _ = f.do(t, "OPTIONS", "/api/preflight", "", "Origin", other, "Access-Control-Request-Method", "GET")
+	if resp.StatusCode != 204 || resp.Header.Get("X-Custom-Preflight") != "yes" || resp.Header.Get("Access-Control-Allow-Methods") != "" {
+		t.Fatalf("route's own OPTIONS: %d %v", resp.StatusCode, resp.Header)
 	}
 }

@@ -1,0 +1,108 @@
+package appconfig
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/wasmroute/wasmroute/host/bundle"
+)
+
+func TestParse(t *testing.T) {
+	cfg, err := Parse(`
+secrets = ["API_TOKEN"]
+body_limit = "4.5MB"
+
+[env]
+APP_NAME = "example"
+
+[cors]
+allowed_origins = ["https://app.example.com/", "http://localhost:5173"]
+allowed_methods = ["get", "POST"]
+allowed_headers = ["Content-Type", "Authorization"]
+allow_credentials = true
+max_age = 600
+
+[routes."/api/upload"]
+body_limit = 10485760
+max_duration = 60
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bundle.AppConfig{
+		Env:       map[string]string{"APP_NAME": "example"},
+		Secrets:   []string{"API_TOKEN"},
+		BodyLimit: 4718592,
+		CORS: &bundle.CORS{
+			AllowedOrigins: []string{"https://app.example.com", "http://localhost:5173"},
+			AllowedMethods: []string{"GET", "POST"}, AllowedHeaders: []string{"Content-Type", "Authorization"},
+			AllowCredentials: true, MaxAge: 600,
+		},
+	}
+	if !reflect.DeepEqual(cfg.App, want) {
+		t.Fatalf("app config:\n got %+v\nwant %+v", cfg.App, want)
+	}
+	if o := cfg.Routes["/api/upload"]; o.BodyLimit != 10<<20 || o.MaxDuration != 60 {
+		t.Fatalf("route override %+v", o)
+	}
+}
+
+func TestParseErrorsNameTheKey(t *testing.T) {
+	tests := []struct{ name, text, want string }{
+		{"unknown key", "[cors]\nallowed_origin = [\"*\"]", "unknown key cors.allowed_origin"},
+		{"unknown top-level key", "bodylimit = 5", "unknown key bodylimit"},
+		{"bad env name", "[env]\n\"1BAD\" = \"x\"", "env.1BAD"},
+		{"secret twice", `secrets = ["A", "A"]`, "secrets[1]: A is listed twice"},
+		{"secret also plain", "secrets = [\"A\"]\n[env]\nA = \"x\"", "secrets[0]: A is also set in [env]"},
+		{"bad size", `body_limit = "lots"`, `body_limit: "lots" is not a size`},
+		{"bad unit", `body_limit = "5 parsecs"`, "body_limit"},
+		{"zero size", `body_limit = 0`, "body_limit: must be positive"},
+		{"size type", `body_limit = true`, "body_limit: want a size"},
+		{"route size", "[routes.\"/x\"]\nbody_limit = \"x\"", `routes."/x".body_limit`},
+		{"negative duration", "[routes.\"/x\"]\nmax_duration = -1", `routes."/x".max_duration`},
+		{"no origins", "[cors]\nmax_age = 1", "cors.allowed_origins: list at least one"},
+		{"bad origin", "[cors]\nallowed_origins = [\"example.com\"]", "cors.allowed_origins[0]"},
+		{"origin with path", "[cors]\nallowed_origins = [\"https://a.com/x\"]", "cors.allowed_origins[0]"},
+		{"star with credentials", "[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true", "cannot be combined"},
+		{"bad method", "[cors]\nallowed_origins = [\"*\"]\nallowed_methods = [\"FETCH\"]", "cors.allowed_methods[0]"},
+		{"toml syntax", "[cors", "toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(tt.text)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSizes(t *testing.T) {
+	tests := []struct {
+		in   any
+		want int64
+	}{
+		{int64(1000), 1000}, {"1000", 1000}, {"512KB", 512 << 10}, {"4.5MB", 4718592}, {"1 GiB", 1 << 30}, {"10mb", 10 << 20},
+	}
+	for _, tt := range tests {
+		if got, err := size("k", tt.in); err != nil || got != tt.want {
+			t.Errorf("size(%v) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestApply(t *testing.T) {
+	m := &bundle.Manifest{Routes: []bundle.Route{{Pattern: "/a", Config: bundle.SegmentConfig{BodyLimit: 5, MaxDuration: 3}}, {Pattern: "/b"}}}
+	cfg := &Config{App: bundle.AppConfig{Secrets: []string{"S"}}, Routes: map[string]RouteOverride{"/a": {BodyLimit: 100}}}
+	if err := cfg.Apply(m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Routes[0].Config.BodyLimit != 100 || m.Routes[0].Config.MaxDuration != 3 || m.App.Secrets[0] != "S" {
+		t.Fatalf("applied: %+v", m)
+	}
+	cfg.Routes["/missing"] = RouteOverride{BodyLimit: 1}
+	if err := cfg.Apply(m); err == nil || !strings.Contains(err.Error(), `routes."/missing": no such route`) {
+		t.Fatalf("unknown route: %v", err)
+	}
+}
