@@ -10,7 +10,10 @@
 // so that a guest in another language can implement it.
 package abi
 
-import "strconv"
+import (
+	"encoding/binary"
+	"strconv"
+)
 
 // Version is the ABI version this package describes. A guest declares the
 // version it speaks by exporting a function named VersionExport(Version);
@@ -95,3 +98,73 @@ const (
 	LogWarn  = 4
 	LogError = 8
 )
+
+// Key-value store functions the host provides in ImportModule. Keys are
+// UTF-8 strings of 1 to MaxKVKey bytes; values are at most MaxKVValue bytes.
+// The store is shared by every route and instance of an app.
+const (
+	// FuncKVGet copies the value of a key into guest memory:
+	// (key_ptr, key_len, buf_ptr, buf_len) -> i32. It returns the value's
+	// length, copying it only if it fits in buf_len (call again with a
+	// larger buffer otherwise), or ErrNotFound or another error code.
+	FuncKVGet = "kv_get"
+	// FuncKVSet stores a value: (key_ptr, key_len, val_ptr, val_len,
+	// ttl_ms i64) -> i32. ttl_ms 0 means no expiry. Returns 0 or an error
+	// code; on error the previous value is unchanged.
+	FuncKVSet = "kv_set"
+	// FuncKVDelete removes a key: (key_ptr, key_len) -> i32. Deleting a
+	// missing key is not an error.
+	FuncKVDelete = "kv_delete"
+	// FuncKVExists reports whether a key is set: (key_ptr, key_len) -> i32,
+	// 1 or 0, or an error code.
+	FuncKVExists = "kv_exists"
+	// FuncKVKeys lists keys with a prefix in byte order, at most MaxKVKeys:
+	// (prefix_ptr, prefix_len, buf_ptr, buf_len) -> i32. The list is encoded
+	// as a uvarint count and that many strings (see README.md); the result
+	// is its length, copied only if it fits, as for FuncKVGet.
+	FuncKVKeys = "kv_keys"
+)
+
+// Limits of the key-value store.
+const (
+	MaxKVKey   = 512     // bytes in a key
+	MaxKVValue = 4 << 20 // bytes in a value
+	MaxKVKeys  = 1000    // keys one FuncKVKeys call returns
+)
+
+// Result codes of the key-value functions, besides ErrInvalid (a pointer
+// outside memory) and ErrState (no request is being served).
+const (
+	// ErrNotFound means the key is not set (or has expired).
+	ErrNotFound = -5
+	// ErrKeyInvalid means the key is empty or longer than MaxKVKey.
+	ErrKeyInvalid = -6
+	// ErrValueTooLarge means the value is longer than MaxKVValue.
+	ErrValueTooLarge = -7
+	// ErrStore means the store failed; the host logs why.
+	ErrStore = -8
+)
+
+// AppendKeys appends the encoding of a key list to dst.
+func AppendKeys(dst []byte, keys []string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	for _, k := range keys {
+		dst = appendString(dst, k)
+	}
+	return dst
+}
+
+// DecodeKeys decodes a key list, reusing dst's capacity. The strings are
+// substrings of src.
+func DecodeKeys(src string, dst []string) ([]string, error) {
+	d := decoder{src: src}
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.src)) {
+		return dst, ErrMalformed
+	}
+	dst = dst[:0]
+	for i := uint64(0); i < n && !d.bad; i++ {
+		dst = append(dst, d.string())
+	}
+	return dst, d.finish()
+}

@@ -143,3 +143,36 @@ func FuzzResponseHeadDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestKeysRoundTrip(t *testing.T) {
+	for _, keys := range [][]string{nil, {"a"}, {"user:1", "user:2", ""}} {
+		got, err := DecodeKeys(string(AppendKeys(nil, keys)), nil)
+		if err != nil || len(got) != len(keys) {
+			t.Fatalf("DecodeKeys(%q) = %q, %v", keys, got, err)
+		}
+		for i := range keys {
+			if got[i] != keys[i] {
+				t.Fatalf("key %d = %q, want %q", i, got[i], keys[i])
+			}
+		}
+	}
+	for _, bad := range []string{"", "\x02\x01a", "\x01\x05ab", "\xff\xff\xff\xff\x0f"} {
+		if _, err := DecodeKeys(bad, nil); err != ErrMalformed {
+			t.Errorf("DecodeKeys(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeKeys(f *testing.F) {
+	f.Add(string(AppendKeys(nil, []string{"user:1", "user:22"})))
+	f.Add("\x00")
+	f.Fuzz(func(t *testing.T, src string) {
+		keys, err := DecodeKeys(src, nil)
+		if err != nil {
+			return
+		}
+		if again, err := DecodeKeys(string(AppendKeys(nil, keys)), nil); err != nil || len(again) != len(keys) {
+			t.Fatalf("re-encode does not round trip: %q", keys)
+		}
+	})
+}

@@ -55,6 +55,10 @@ type call struct {
 	failed      bool // writing to the client failed
 	tooLarge    bool // the body passed the route's limit
 	answered413 bool
+	// kvStash holds a value kv_get found too large for the guest's buffer,
+	// for the guest's second call.
+	kvStashKey string
+	kvStash    []byte
 }
 
 type callKey struct{}
@@ -192,6 +196,11 @@ func InstantiateImports(ctx context.Context, rt wazero.Runtime) error {
 	fn(abi.FuncWriteBody, writeBody, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncFlush, flush, nil, []api.ValueType{i32})
 	fn(abi.FuncLog, logLine, []api.ValueType{i32, i32, i32}, nil)
+	fn(abi.FuncKVGet, kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncKVSet, kvSet, []api.ValueType{i32, i32, i32, i32, api.ValueTypeI64}, []api.ValueType{i32})
+	fn(abi.FuncKVDelete, kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncKVExists, kvExists, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncKVKeys, kvKeys, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
 	_, err := b.Instantiate(ctx)
 	return err
 }

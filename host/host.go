@@ -29,6 +29,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/host/kv"
 	"github.com/wasmroute/wasmroute/host/router"
 )
 
@@ -55,6 +56,10 @@ type Options struct {
 	// route file). A larger body gets 413 {"error":"Request body too large"}.
 	// Defaults to DefaultBodyLimit.
 	BodyLimit int64
+	// KV is the app's key-value store, shared by all its routes. Defaults to
+	// an in-memory store, lost when the process exits; `wasmroute start`
+	// passes a kv.Bolt in its data directory. Close does not close it.
+	KV kv.Store
 	// LookupSecret returns the value of a secret the app declares in
 	// wasmroute.toml. Defaults to os.LookupEnv. A declared secret it does
 	// not know makes New and Reload fail, naming it.
@@ -84,6 +89,9 @@ func (o *Options) setDefaults() {
 	if o.LookupSecret == nil {
 		o.LookupSecret = os.LookupEnv
 	}
+	if o.KV == nil {
+		o.KV = kv.NewMemory()
+	}
 }
 
 // Host serves the routes of one bundle. It is safe for concurrent use.
@@ -91,6 +99,7 @@ type Host struct {
 	dir   string
 	opts  Options
 	log   *slog.Logger
+	kv    kv.Store
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 
@@ -131,7 +140,7 @@ type route struct {
 // them and learn which failed.
 func New(dir string, opts Options) (*Host, error) {
 	opts.setDefaults()
-	h := &Host{dir: dir, opts: opts, log: opts.Logger, warmSem: make(chan struct{}, runtime.NumCPU())}
+	h := &Host{dir: dir, opts: opts, log: opts.Logger, kv: opts.KV, warmSem: make(chan struct{}, runtime.NumCPU())}
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(opts.MemoryLimitPages)

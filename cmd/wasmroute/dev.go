@@ -29,6 +29,7 @@ A build error is printed and the last good build keeps serving.`,
 			if err != nil {
 				return err
 			}
+			defer opts.KV.Close()
 			loop, err := dev.New(appDir(args), cmd.OutOrStdout(), opts)
 			if err != nil {
 				return err

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/kv"
 )
 
 func main() {
@@ -39,6 +40,7 @@ type serveFlags struct {
 	logLevel     string
 	maxInstances int
 	envFile      string
+	dataDir      string
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -46,6 +48,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", `compiled-module cache directory (default: the user cache dir; "off" disables)`)
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances per route, and so requests one route serves at once (default 4 × GOMAXPROCS)")
+	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=value lines with the app's secrets (default: DIR/.env if it exists); the environment wins over it")
 }
 
@@ -63,12 +66,21 @@ func oversubscribeProcs() {
 }
 
 // hostOptions are the host settings the flags select, for the app in dir.
+// The caller closes the returned KV store after the host.
 func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, error) {
 	lookup, err := secretLookup(dir, f.envFile)
 	if err != nil {
 		return host.Options{}, err
 	}
-	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup}, nil
+	data := f.dataDir
+	if data == "" {
+		data = filepath.Join(dir, ".wasmroute-data")
+	}
+	store, err := kv.OpenBolt(filepath.Join(data, "kv.db"))
+	if err != nil {
+		return host.Options{}, err
+	}
+	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup, KV: store}, nil
 }
 
 // secretLookup finds secrets in the environment, then in the env file:

@@ -31,7 +31,7 @@ func TestBuildAndRoutesPrintTheTable(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Route", "Methods", "Size",
-		"/api/users/[id]        GET, PUT, DELETE", "app/api/users/[id]/route.go",
+		"/api/users/[id]        GET, PUT, PATCH, DELETE", "app/api/users/[id]/route.go",
 		"/api/health", "app/(internal)/api/health/route.go",
 		"Built 13 routes",
 	} {

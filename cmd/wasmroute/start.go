@@ -35,6 +35,7 @@ func newStartCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer opts.KV.Close()
 			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), opts)
 			if err != nil {
 				return err

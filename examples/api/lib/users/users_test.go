@@ -1,8 +1,18 @@
 package users
 
-import "testing"
+import (
+	"errors"
+	"testing"
 
-func TestLookup(t *testing.T) {
+	"github.com/wasmroute/wasmroute/guest/kv"
+)
+
+// The store is guest/kv's in-memory one outside WebAssembly.
+func TestStore(t *testing.T) {
+	kv.Reset()
+	if err := Seed(); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		id string
 		ok bool
@@ -10,9 +20,23 @@ func TestLookup(t *testing.T) {
 		{"1", true}, {"50", true}, {"0", false}, {"51", false}, {"01", false}, {"abc", false}, {"", false},
 	}
 	for _, tt := range tests {
-		u, ok := Lookup(tt.id)
-		if ok != tt.ok || (ok && (u.ID != tt.id || u.Email != "user"+tt.id+"@example.com")) {
-			t.Errorf("Lookup(%q) = %+v, %v", tt.id, u, ok)
+		u, err := Get(tt.id)
+		if (err == nil) != tt.ok || (tt.ok && (u.ID != tt.id || u.Email != "user"+tt.id+"@example.com")) {
+			t.Errorf("Get(%q) = %+v, %v", tt.id, u, err)
 		}
+	}
+	created, err := Create("Ada", "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := List(11, 5)
+	if len(page) != 1 || page[0] != created {
+		t.Fatalf("page 11 = %+v, want the new user last", page)
+	}
+	if err := Delete(created.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Get(created.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted user: %v", err)
 	}
 }

@@ -1,4 +1,5 @@
-// Package route is /api/users: list users a page at a time, create one.
+// Package route is /api/users: list the stored users a page at a time,
+// create one.
 package route
 
 import (
@@ -19,14 +20,20 @@ func GET(w http.ResponseWriter, r *http.Request) {
 		guest.Error(w, http.StatusBadRequest, "page must be >= 1 and limit between 1 and 100")
 		return
 	}
-	all := users.All()
-	start := min((page-1)*limit, len(all))
-	end := min(start+limit, len(all))
+	if err := users.Seed(); err != nil {
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
+		return
+	}
+	list, err := users.List(page, limit)
+	if err != nil {
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
+		return
+	}
 	guest.JSON(w, http.StatusOK, struct {
 		Data  []users.User `json:"data"`
 		Page  int          `json:"page"`
 		Limit int          `json:"limit"`
-	}{all[start:end], page, limit})
+	}{list, page, limit})
 }
 
 // POST creates a user from {"name": ..., "email": ...}.
@@ -43,7 +50,15 @@ func POST(w http.ResponseWriter, r *http.Request) {
 		guest.Error(w, http.StatusBadRequest, "name and email are required")
 		return
 	}
-	u := users.User{ID: strconv.Itoa(users.Count + 1), Name: in.Name, Email: in.Email}
+	if err := users.Seed(); err != nil {
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
+		return
+	}
+	u, err := users.Create(in.Name, in.Email)
+	if err != nil {
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
+		return
+	}
 	guest.JSON(w, http.StatusCreated, users.Response{Data: u})
 }
 

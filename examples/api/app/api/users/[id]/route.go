@@ -1,29 +1,44 @@
-// Package route is /api/users/[id]: read, update and delete one user.
+// Package route is /api/users/[id]: read, update and delete one stored user.
 package route
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"example.com/api/lib/users"
 	"github.com/wasmroute/wasmroute/guest"
 )
 
-// GET returns the user.
-func GET(w http.ResponseWriter, r *http.Request) {
-	u, ok := users.Lookup(r.PathValue("id"))
-	if !ok {
-		guest.Error(w, http.StatusNotFound, "User not found")
-		return
+// load answers 404 or 500 itself when the user cannot be read.
+func load(w http.ResponseWriter, r *http.Request) (users.User, bool) {
+	if err := users.Seed(); err != nil {
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
+		return users.User{}, false
 	}
-	guest.JSON(w, http.StatusOK, users.Response{Data: u})
+	u, err := users.Get(r.PathValue("id"))
+	switch {
+	case errors.Is(err, users.ErrNotFound):
+		guest.Error(w, http.StatusNotFound, "User not found")
+		return u, false
+	case err != nil:
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
+		return u, false
+	}
+	return u, true
 }
 
-// PUT merges the JSON body's name and email into the user.
+// GET returns the user.
+func GET(w http.ResponseWriter, r *http.Request) {
+	if u, ok := load(w, r); ok {
+		guest.JSON(w, http.StatusOK, users.Response{Data: u})
+	}
+}
+
+// PUT merges the JSON body's name and email into the stored user.
 func PUT(w http.ResponseWriter, r *http.Request) {
-	u, ok := users.Lookup(r.PathValue("id"))
+	u, ok := load(w, r)
 	if !ok {
-		guest.Error(w, http.StatusNotFound, "User not found")
 		return
 	}
 	var in struct {
@@ -40,13 +55,23 @@ func PUT(w http.ResponseWriter, r *http.Request) {
 	if in.Email != nil {
 		u.Email = *in.Email
 	}
+	if err := users.Save(u); err != nil {
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
+		return
+	}
 	guest.JSON(w, http.StatusOK, users.Response{Data: u})
 }
 
+// PATCH updates part of the user, like PUT.
+var PATCH = PUT
+
 // DELETE removes the user: 204 with no body.
 func DELETE(w http.ResponseWriter, r *http.Request) {
-	if _, ok := users.Lookup(r.PathValue("id")); !ok {
-		guest.Error(w, http.StatusNotFound, "User not found")
+	if _, ok := load(w, r); !ok {
+		return
+	}
+	if err := users.Delete(r.PathValue("id")); err != nil {
+		guest.Error(w, http.StatusInternalServerError, "store unavailable")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -1,0 +1,180 @@
+package host
+
+import (
+	"context"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmroute/wasmroute/abi"
+)
+
+// The key-value host functions. Each validates what the guest passed before
+// touching the store, so a refused write never reaches it and the previous
+// value stays.
+
+// kvKey reads and checks a key from guest memory.
+func kvKey(mod api.Module, ptr, n uint32) (string, int32) {
+	if n == 0 || n > abi.MaxKVKey {
+		return "", abi.ErrKeyInvalid
+	}
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return "", abi.ErrInvalid
+	}
+	if !utf8.Valid(b) {
+		return "", abi.ErrKeyInvalid
+	}
+	return string(b), 0
+}
+
+// kvFailed logs a store error and returns the code for the guest.
+func (c *call) kvFailed(op string, err error) int32 {
+	c.h.log.Error("kv store failed", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
+		slog.String("op", op), slog.String("error", err.Error()))
+	return abi.ErrStore
+}
+
+// copyOut copies data to guest memory if it fits and returns its length.
+func copyOut(mod api.Module, ptr, capacity uint32, data []byte) int32 {
+	if uint32(len(data)) <= capacity && !mod.Memory().Write(ptr, data) {
+		return abi.ErrInvalid
+	}
+	return int32(len(data))
+}
+
+func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	if c == nil {
+		result(stack, abi.ErrState)
+		return
+	}
+	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
+	if code != 0 {
+		result(stack, code)
+		return
+	}
+	// A guest whose buffer was too small calls again with a larger one: it
+	// gets the value it was told the length of.
+	value, ok := c.kvStash, true
+	if c.kvStashKey != key || value == nil {
+		var err error
+		value, ok, err = c.h.kv.Get(c, key)
+		if err != nil {
+			result(stack, c.kvFailed("get", err))
+			return
+		}
+	}
+	if !ok {
+		result(stack, abi.ErrNotFound)
+		return
+	}
+	n := copyOut(mod, uint32(stack[2]), uint32(stack[3]), value)
+	if int(uint32(stack[3])) < len(value) {
+		c.kvStashKey, c.kvStash = key, value
+	} else {
+		c.kvStashKey, c.kvStash = "", nil
+	}
+	result(stack, n)
+}
+
+func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	if c == nil {
+		result(stack, abi.ErrState)
+		return
+	}
+	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
+	if code != 0 {
+		result(stack, code)
+		return
+	}
+	n := uint32(stack[3])
+	if n > abi.MaxKVValue {
+		result(stack, abi.ErrValueTooLarge)
+		return
+	}
+	value, ok := mod.Memory().Read(uint32(stack[2]), n)
+	if !ok {
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	ttl := time.Duration(int64(stack[4])) * time.Millisecond
+	if ttl < 0 {
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	c.kvStashKey, c.kvStash = "", nil
+	// The store copies value before Set returns; the guest memory view is
+	// not kept.
+	if err := c.h.kv.Set(c, key, value, ttl); err != nil {
+		result(stack, c.kvFailed("set", err))
+		return
+	}
+	result(stack, 0)
+}
+
+func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	if c == nil {
+		result(stack, abi.ErrState)
+		return
+	}
+	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
+	if code != 0 {
+		result(stack, code)
+		return
+	}
+	c.kvStashKey, c.kvStash = "", nil
+	if err := c.h.kv.Delete(c, key); err != nil {
+		result(stack, c.kvFailed("delete", err))
+		return
+	}
+	result(stack, 0)
+}
+
+func kvExists(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	if c == nil {
+		result(stack, abi.ErrState)
+		return
+	}
+	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
+	if code != 0 {
+		result(stack, code)
+		return
+	}
+	_, ok, err := c.h.kv.Get(c, key)
+	switch {
+	case err != nil:
+		result(stack, c.kvFailed("exists", err))
+	case ok:
+		result(stack, 1)
+	default:
+		result(stack, 0)
+	}
+}
+
+func kvKeys(ctx context.Context, mod api.Module, stack []uint64) {
+	c := callFrom(ctx)
+	if c == nil {
+		result(stack, abi.ErrState)
+		return
+	}
+	var prefix string
+	if n := uint32(stack[1]); n > 0 {
+		var code int32
+		if prefix, code = kvKey(mod, uint32(stack[0]), n); code != 0 {
+			result(stack, code)
+			return
+		}
+	}
+	keys, err := c.h.kv.Keys(c, prefix, abi.MaxKVKeys)
+	if err != nil {
+		result(stack, c.kvFailed("keys", err))
+		return
+	}
+	result(stack, copyOut(mod, uint32(stack[2]), uint32(stack[3]), abi.AppendKeys(nil, keys)))
+}
