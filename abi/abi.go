@@ -168,3 +168,9 @@ func DecodeKeys(src string, dst []string) ([]string, error) {
 	}
 	return dst, d.finish()
 }
+
+// FuncMiddlewareNext is how a middleware module lets a request continue to
+// its route instead of answering it: (ptr, len i32) -> i32, with an encoded
+// MiddlewareNext. A middleware calls it at most once, and only if it sent no
+// response head.
+const FuncMiddlewareNext = "middleware_next"

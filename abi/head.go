@@ -165,3 +165,30 @@ func (d *decoder) finish() error {
 	}
 	return nil
 }
+
+// MiddlewareNext is what a middleware passes on when it lets a request
+// continue: the request headers the route sees (all of them, as the
+// middleware left them), headers to add to the response, and a path to
+// rewrite the request to ("" for none).
+type MiddlewareNext struct {
+	RewriteURI     string
+	RequestHeader  []string // name/value pairs
+	ResponseHeader []string // name/value pairs
+}
+
+// AppendEncode appends the encoding of n to dst: the rewrite as a string,
+// then the two header lists as pairs.
+func (n *MiddlewareNext) AppendEncode(dst []byte) []byte {
+	dst = appendString(dst, n.RewriteURI)
+	dst = appendPairs(dst, n.RequestHeader)
+	return appendPairs(dst, n.ResponseHeader)
+}
+
+// Decode decodes src into n, reusing its slices' capacity.
+func (n *MiddlewareNext) Decode(src string) error {
+	d := decoder{src: src}
+	n.RewriteURI = d.string()
+	n.RequestHeader = d.pairs(n.RequestHeader[:0])
+	n.ResponseHeader = d.pairs(n.ResponseHeader[:0])
+	return d.finish()
+}

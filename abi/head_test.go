@@ -176,3 +176,18 @@ func FuzzDecodeKeys(f *testing.F) {
 		}
 	})
 }
+
+func FuzzMiddlewareNextDecode(f *testing.F) {
+	f.Add((&MiddlewareNext{RewriteURI: "/api/x?a=1", RequestHeader: []string{"X-User", "1"}, ResponseHeader: []string{"X-Request-Id", "abc"}}).AppendEncode(nil))
+	f.Add([]byte{0, 0, 0})
+	f.Fuzz(func(t *testing.T, src []byte) {
+		var n MiddlewareNext
+		if err := n.Decode(string(src)); err != nil {
+			return
+		}
+		var again MiddlewareNext
+		if err := again.Decode(string(n.AppendEncode(nil))); err != nil || !reflect.DeepEqual(again, n) {
+			t.Fatalf("re-encode does not round trip: %+v vs %+v", again, n)
+		}
+	})
+}

@@ -175,3 +175,27 @@ func Redirect(w http.ResponseWriter, r *http.Request, url string) {
 func PermanentRedirect(w http.ResponseWriter, r *http.Request, url string) {
 	http.Redirect(w, r, url, http.StatusPermanentRedirect)
 }
+
+// middleware is the module's middleware, when it is a middleware module.
+var middleware http.Handler
+
+// HandleMiddleware registers h as this module's middleware: code generated
+// by `wasmroute build` for app/middleware.go calls it. A middleware that
+// writes a response answers the request; one that writes nothing lets it go
+// on to its route, with the request headers as the middleware left them in
+// r.Header, the response headers it set added to the route's response, and
+// the path Rewrite chose.
+func HandleMiddleware(h http.Handler) { middleware = h }
+
+// RewriteHeader is the response header Rewrite sets, as Next.js's
+// NextResponse.rewrite() sets x-middleware-rewrite. Outside WebAssembly a
+// middleware test can read it; in a module the SDK turns it into the rewrite
+// and the client never sees it.
+const RewriteHeader = "X-Middleware-Rewrite"
+
+// Rewrite, called from a middleware, sends the request on to the route
+// serving path (which may carry a query) instead of its own URL; the client's
+// URL does not change.
+func Rewrite(w http.ResponseWriter, path string) {
+	w.Header().Set(RewriteHeader, path)
+}

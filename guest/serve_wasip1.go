@@ -34,6 +34,9 @@ func hostFlush() int32
 //go:wasmimport wasmroute log
 func hostLog(level int32, ptr unsafe.Pointer, n uint32)
 
+//go:wasmimport wasmroute middleware_next
+func hostMiddlewareNext(ptr unsafe.Pointer, n uint32) int32
+
 // abiVersion is the export that declares which ABI this module speaks.
 //
 //go:wasmexport wasmroute_abi_v1
@@ -50,6 +53,8 @@ var state struct {
 	headBuf []byte
 	head    abi.RequestHead
 	w       responseWriter
+	next    abi.MiddlewareNext
+	nextEnc []byte
 }
 
 // handle serves one request. The host calls it with the size of the encoded
@@ -80,7 +85,45 @@ func handle(headLen uint32) uint32 {
 		Error(w, http.StatusBadRequest, "Bad Request")
 		return w.finish()
 	}
+	if middleware != nil {
+		return serveMiddleware(w, r)
+	}
 	return serve(w, r)
+}
+
+// serveMiddleware runs the middleware. If it wrote nothing, the request goes
+// on: the host learns the headers and rewrite to apply.
+func serveMiddleware(w *responseWriter, r *http.Request) (result uint32) {
+	defer func() {
+		if p := recover(); p != nil {
+			result = w.recoverFrom(p)
+		}
+	}()
+	middleware.ServeHTTP(w, r)
+	if w.status != 0 || w.headSent || w.written > 0 {
+		return w.finish()
+	}
+	next := &state.next
+	next.RewriteURI = w.header.Get(RewriteHeader)
+	w.header.Del(RewriteHeader)
+	next.RequestHeader = appendPairs(next.RequestHeader[:0], r.Header)
+	next.ResponseHeader = appendPairs(next.ResponseHeader[:0], w.header)
+	state.nextEnc = next.AppendEncode(state.nextEnc[:0])
+	if rc := hostMiddlewareNext(bufPtr(state.nextEnc), uint32(len(state.nextEnc))); rc < 0 {
+		logf(abi.LogError, "wasmroute: the host refused the middleware's result (%d)", rc)
+		return abi.HandleAborted
+	}
+	return abi.HandleOK
+}
+
+// appendPairs flattens a header into name/value pairs.
+func appendPairs(dst []string, h http.Header) []string {
+	for name, values := range h {
+		for _, v := range values {
+			dst = append(dst, name, v)
+		}
+	}
+	return dst
 }
 
 func serve(w *responseWriter, r *http.Request) (result uint32) {
@@ -301,11 +344,7 @@ func (w *responseWriter) sendHead() error {
 	w.headSent = true
 	rh := &w.respHead
 	rh.Status = w.status
-	for name, values := range w.header {
-		for _, v := range values {
-			rh.Header = append(rh.Header, name, v)
-		}
-	}
+	rh.Header = appendPairs(rh.Header, w.header)
 	w.headEnc = rh.AppendEncode(w.headEnc[:0])
 	if rc := hostWriteResponseHead(bufPtr(w.headEnc), uint32(len(w.headEnc))); rc < 0 {
 		w.err = fmt.Errorf("wasmroute: host refused the response head (%d)", rc)

@@ -55,6 +55,10 @@ type call struct {
 	failed      bool // writing to the client failed
 	tooLarge    bool // the body passed the route's limit
 	answered413 bool
+	// next is set when a middleware lets the request continue.
+	next       abi.MiddlewareNext
+	nextSet    bool
+	middleware bool // this call runs the middleware: no request body
 	// kvStash holds a value kv_get found too large for the guest's buffer,
 	// for the guest's second call.
 	kvStashKey string
@@ -80,6 +84,7 @@ func putCall(c *call) {
 		head:     abi.RequestHead{Params: c.head.Params[:0], Header: c.head.Header[:0]},
 		headEnc:  c.headEnc[:0],
 		respHead: abi.ResponseHead{Header: c.respHead.Header[:0]},
+		next:     abi.MiddlewareNext{RequestHeader: c.next.RequestHeader[:0], ResponseHeader: c.next.ResponseHeader[:0]},
 	}
 	callPool.Put(c)
 }
@@ -97,8 +102,8 @@ func (c *call) init(h *Host, rt *route, id string, w *recorder, r *http.Request)
 	hd.Host = r.Host
 	hd.RemoteAddr = r.RemoteAddr
 	hd.ContentLength = r.ContentLength
-	if r.Body == nil || r.Body == http.NoBody {
-		hd.ContentLength = 0
+	if r.Body == nil || r.Body == http.NoBody || c.middleware {
+		hd.ContentLength = 0 // a middleware sees headers only
 	}
 	for name, values := range r.Header {
 		for _, v := range values {
@@ -117,7 +122,7 @@ func (h *Host) invoke(c *call) {
 			return // the client went away while waiting
 		}
 		h.log.Error("no instance for route", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("error", err.Error()))
-		writeError(c.w, http.StatusInternalServerError, "Internal Server Error")
+		c.fail()
 		return
 	}
 	inst.cur = c
@@ -138,7 +143,7 @@ func (h *Host) invoke(c *call) {
 		return
 	}
 	switch {
-	case c.answered413:
+	case c.answered413, c.nextSet && !c.headSent && res == abi.HandleOK:
 	case c.tooLarge && !c.headSent:
 		c.answerTooLarge()
 	case res != abi.HandleOK || !c.headSent:
@@ -162,6 +167,7 @@ func (c *call) fail() {
 	switch {
 	case !c.headSent:
 		writeError(c.w, http.StatusInternalServerError, "Internal Server Error")
+		c.headSent = true
 	case c.failed || c.Err() != nil:
 		// The client is gone; there is no connection left to abort.
 		c.w.aborted = true
@@ -196,6 +202,7 @@ func InstantiateImports(ctx context.Context, rt wazero.Runtime) error {
 	fn(abi.FuncWriteBody, writeBody, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncFlush, flush, nil, []api.ValueType{i32})
 	fn(abi.FuncLog, logLine, []api.ValueType{i32, i32, i32}, nil)
+	fn(abi.FuncMiddlewareNext, middlewareNext, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVGet, kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVSet, kvSet, []api.ValueType{i32, i32, i32, i32, api.ValueTypeI64}, []api.ValueType{i32})
 	fn(abi.FuncKVDelete, kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32})
@@ -232,7 +239,7 @@ func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, abi.ErrState)
 		return
 	}
-	if c.bodyDone || c.r.Body == nil {
+	if c.bodyDone || c.r.Body == nil || c.middleware {
 		result(stack, 0)
 		return
 	}

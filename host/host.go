@@ -120,9 +120,19 @@ type Host struct {
 // state is one generation of the route table. Reload swaps it atomically;
 // requests already running keep the generation they started with.
 type state struct {
-	router *router.Table
-	routes []*route
-	cors   *cors // nil: the app has no CORS policy
+	router     *router.Table
+	routes     []*route
+	cors       *cors           // nil: the app has no CORS policy
+	middleware *route          // nil: the app has no middleware
+	matcher    *router.Matcher // paths the middleware runs for
+}
+
+// all returns the routes and the middleware: everything with a pool.
+func (s *state) all() []*route {
+	if s.middleware == nil {
+		return s.routes
+	}
+	return append(s.routes[:len(s.routes):len(s.routes)], s.middleware)
 }
 
 // route is one entry of the route table with the pool that serves it.
@@ -203,12 +213,20 @@ func (h *Host) Reload() error {
 	old := h.state.Load()
 	reuse := map[string]*pool{} // by module sha256 and environment
 	if old != nil {
-		for _, r := range old.routes {
+		for _, r := range old.all() {
 			reuse[r.pool.key()] = r.pool
 		}
 	}
 	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), cors: newCORS(m.App.CORS)}
 	kept := map[*pool]bool{}
+	attach := func(r *route) {
+		p := newPool(h, r, env)
+		if old := reuse[p.key()]; old != nil && !kept[old] {
+			p = old
+		}
+		kept[p] = true
+		r.pool = p
+	}
 	for i, br := range m.Routes {
 		ms, err := parseMethods(br.Methods)
 		if err != nil {
@@ -218,23 +236,25 @@ func (h *Host) Reload() error {
 		if br.Config.BodyLimit > 0 {
 			r.bodyLimit = br.Config.BodyLimit
 		}
-		p := newPool(h, r, env)
-		if old := reuse[p.key()]; old != nil && !kept[old] {
-			p = old
-		}
-		kept[p] = true
-		r.pool = p
+		attach(r)
 		next.routes[i] = r
+	}
+	if mw := m.Middleware; mw != nil {
+		if next.matcher, err = router.NewMatcher(mw.Matcher); err != nil {
+			return fmt.Errorf("middleware %s: %w", mw.Source, err)
+		}
+		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source, Module: mw.Module, SHA256: mw.SHA256}}
+		attach(next.middleware)
 	}
 	h.state.Store(next)
 	if old != nil {
-		for _, r := range old.routes {
+		for _, r := range old.all() {
 			if !kept[r.pool] {
 				r.pool.retire()
 			}
 		}
 	}
-	for _, r := range next.routes {
+	for _, r := range next.all() {
 		h.bg.Add(1)
 		go func() {
 			defer h.bg.Done()
@@ -250,7 +270,7 @@ func (h *Host) Reload() error {
 // returns the errors of the routes that cannot serve, joined.
 func (h *Host) Warm(ctx context.Context) error {
 	var errs []error
-	for _, r := range h.state.Load().routes {
+	for _, r := range h.state.Load().all() {
 		if err := r.pool.compile(); err != nil {
 			errs = append(errs, err)
 		}
@@ -303,7 +323,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
 	id := h.reqBase + strconv.FormatUint(h.reqSeq.Add(1), 36)
-	pattern := ""
+	pattern, origPath := "", r.URL.Path // a middleware may rewrite r.URL
 	defer func() {
 		p := recover()
 		level := slog.LevelInfo
@@ -315,7 +335,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", id), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("route", pattern),
+			slog.String("path", origPath), slog.String("route", pattern),
 			slog.Int("status", rec.statusOr200()), slog.Int64("bytes", rec.size), slog.Bool("aborted", rec.aborted),
 			slog.Duration("duration", time.Since(start)))
 		if p != nil {
@@ -335,6 +355,12 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := h.state.Load()
+	if s.middleware != nil && s.matcher.Match(path) {
+		if !h.runMiddleware(rec, r, s.middleware, id) {
+			return // the middleware answered
+		}
+		path = r.URL.EscapedPath() // a rewrite changes the route
+	}
 	c := getCall()
 	defer putCall(c)
 	idx, params, ok := s.router.Match(path, c.head.Params[:0])

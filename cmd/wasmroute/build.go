@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,9 @@ manifest.json and one module per route. It prints the route table.`,
 func printBuild(w io.Writer, res *build.Result) {
 	printWarnings(w, res.Routes)
 	printRoutes(w, res.Manifest.Routes)
+	if mw := res.Manifest.Middleware; mw != nil {
+		printMiddleware(w, mw.Source, mw.Matcher, mw.Size)
+	}
 	fmt.Fprintf(w, "\nBuilt %d routes (%d compiled) in %.1fs\n", len(res.Manifest.Routes), len(res.Compiled), res.Duration.Seconds())
 }
 
@@ -56,6 +60,19 @@ func printRoutes(w io.Writer, routes []bundle.Route) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Pattern, joinMethods(r.Methods), size, r.Source)
 	}
 	tw.Flush()
+}
+
+// printMiddleware prints the middleware line under the route table.
+func printMiddleware(w io.Writer, source string, matcher []string, size int64) {
+	on := "every path"
+	if len(matcher) > 0 {
+		on = strings.Join(matcher, ", ")
+	}
+	sizeText := ""
+	if size > 0 {
+		sizeText = fmt.Sprintf(", %.1f MB", float64(size)/1e6)
+	}
+	fmt.Fprintf(w, "Middleware: %s on %s%s\n", source, on, sizeText)
 }
 
 func joinMethods(ms []string) string {

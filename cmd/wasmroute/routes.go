@@ -29,11 +29,19 @@ pattern, methods and source file, with module sizes when the app is built.`,
 				}
 			}
 			var rows []bundle.Route
+			var mw *build.Route
 			for _, r := range routes {
+				if r.Middleware {
+					mw = r
+					continue
+				}
 				rows = append(rows, bundle.Route{Pattern: r.Pattern, Methods: r.MethodList(), Source: r.Source, Size: sizes[r.Pattern]})
 			}
 			printWarnings(cmd.OutOrStdout(), routes)
 			printRoutes(cmd.OutOrStdout(), rows)
+			if mw != nil {
+				printMiddleware(cmd.OutOrStdout(), mw.Source, mw.Matcher, 0)
+			}
 			return nil
 		},
 	}

@@ -31,6 +31,18 @@ type Manifest struct {
 	Routes  []Route   `json:"routes"`
 	// App is the app-wide configuration from wasmroute.toml.
 	App AppConfig `json:"app"`
+	// Middleware is the module built from app/middleware.go, if any.
+	Middleware *Middleware `json:"middleware,omitempty"`
+}
+
+// Middleware is the app's middleware module, run before the route for
+// requests whose path the matcher accepts.
+type Middleware struct {
+	Source  string   `json:"source"` // app/middleware.go
+	Module  string   `json:"module"`
+	SHA256  string   `json:"sha256"`
+	Size    int64    `json:"size"`
+	Matcher []string `json:"matcher,omitempty"` // no patterns: every path
 }
 
 // AppConfig is the app-wide part of wasmroute.toml that the host applies.
@@ -112,11 +124,18 @@ func Load(dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: the bundle has no routes", path)
 	}
 	for _, r := range m.Routes {
-		if r.Module == "" || filepath.IsAbs(r.Module) || strings.Contains(r.Module, "..") {
+		if !validModulePath(r.Module) {
 			return nil, fmt.Errorf("%s: route %s: invalid module path %q", path, r.Pattern, r.Module)
 		}
 	}
+	if m.Middleware != nil && !validModulePath(m.Middleware.Module) {
+		return nil, fmt.Errorf("%s: middleware: invalid module path %q", path, m.Middleware.Module)
+	}
 	return &m, nil
+}
+
+func validModulePath(p string) bool {
+	return p != "" && !filepath.IsAbs(p) && !strings.Contains(p, "..")
 }
 
 // ReadModule reads a route's module from the bundle in dir and checks it

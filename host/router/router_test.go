@@ -142,3 +142,34 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestMatcher(t *testing.T) {
+	m, err := NewMatcher([]string{"/api/admin/:path*", "/api/users/:id", "/exact", "/files/:rest+"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/api/admin", true}, {"/api/admin/x/y", true}, {"/api/administrator", false},
+		{"/api/users/1", true}, {"/api/users", false}, {"/api/users/1/posts", false},
+		{"/exact", true}, {"/exact/no", false},
+		{"/files", false}, {"/files/a/b", true},
+		{"/", false}, {"/api", false},
+	}
+	for _, tt := range tests {
+		if got := m.Match(tt.path); got != tt.want {
+			t.Errorf("Match(%q) = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+	all, _ := NewMatcher(nil)
+	if !all.Match("/anything") {
+		t.Error("empty matcher must match everything")
+	}
+	for _, bad := range []string{"api", "/a/:x*/b", "/a//b", "/a/b*", "/a/*x"} {
+		if _, err := NewMatcher([]string{bad}); err == nil {
+			t.Errorf("NewMatcher(%q) accepted", bad)
+		}
+	}
+}

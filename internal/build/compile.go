@@ -68,9 +68,11 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	patterns := make([]string, len(routes))
-	for i, r := range routes {
-		patterns[i] = r.Pattern
+	var patterns []string
+	for _, r := range routes {
+		if !r.Middleware {
+			patterns = append(patterns, r.Pattern)
+		}
 	}
 	if err := cfg.CheckRoutes(patterns); err != nil {
 		return nil, err
@@ -123,6 +125,11 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if r.Middleware {
+			m.Middleware = &bundle.Middleware{Source: r.Source, Module: module, SHA256: bundle.Sum(bin),
+				Size: int64(len(bin)), Matcher: r.Matcher}
+			continue
+		}
 		m.Routes = append(m.Routes, bundle.Route{
 			Pattern: r.Pattern,
 			Source:  r.Source,
@@ -153,6 +160,13 @@ func moduleFile(r *Route) string { return "modules/" + r.ID + ".wasm" }
 func hasModule(prev *bundle.Manifest, out string, r *Route) bool {
 	if prev == nil {
 		return false
+	}
+	if r.Middleware {
+		if prev.Middleware == nil || prev.Middleware.Module != moduleFile(r) {
+			return false
+		}
+		_, err := os.Stat(filepath.Join(out, prev.Middleware.Module))
+		return err == nil
 	}
 	for _, pr := range prev.Routes {
 		if pr.Pattern == r.Pattern && pr.Module == moduleFile(r) && strings.Join(pr.Methods, ",") == strings.Join(r.MethodList(), ",") {
@@ -308,6 +322,13 @@ func mainSource(routeImport string, r *Route) []byte {
 		b.WriteString("\t\"net/http\"\n\n")
 	}
 	fmt.Fprintf(&b, "\t\"github.com/wasmroute/wasmroute/guest\"\n\troute %q\n)\n\nfunc init() {\n", routeImport)
+	if r.Middleware {
+		if r.Methods["Middleware"] == FuncHandler {
+			b.WriteString("\tguest.HandleMiddleware(http.HandlerFunc(route.Middleware))\n")
+		} else {
+			b.WriteString("\tguest.HandleMiddleware(guest.HandlerOf(route.Middleware))\n")
+		}
+	}
 	for _, m := range r.MethodList() {
 		if r.Methods[m] == FuncHandler {
 			fmt.Fprintf(&b, "\tguest.Handle(%q, http.HandlerFunc(route.%s))\n", m, m)

@@ -54,6 +54,11 @@ type Route struct {
 	Warnings []string
 	// ID names the route's module and generated package.
 	ID string
+	// Middleware marks app/middleware.go, built like a route but run before
+	// routes; Pattern is then "middleware".
+	Middleware bool
+	// Matcher holds the middleware's path patterns (var Matcher).
+	Matcher []string
 }
 
 // MethodList returns the route's methods in canonical order.
@@ -124,7 +129,110 @@ func Discover(dir string) ([]*Route, error) {
 		return nil, err
 	}
 	assignIDs(routes)
+	mw, err := readMiddleware(dir)
+	if err != nil {
+		return nil, err
+	}
+	if mw != nil {
+		routes = append(routes, mw)
+	}
 	return routes, nil
+}
+
+// MiddlewareFile is the file that holds an app's middleware.
+const MiddlewareFile = "middleware.go"
+
+// readMiddleware reads app/middleware.go, if there is one: it must export
+// Middleware (a handler, like a method) and may export Matcher, a []string
+// literal of path patterns.
+func readMiddleware(dir string) (*Route, error) {
+	appDir := filepath.Join(dir, "app")
+	if _, err := os.Stat(filepath.Join(appDir, MiddlewareFile)); err != nil {
+		return nil, nil
+	}
+	r := &Route{Pattern: "middleware", Dir: appDir, Source: "app/" + MiddlewareFile, Methods: map[string]HandlerKind{},
+		ID: "m_middleware", Middleware: true}
+	fset := token.NewFileSet()
+	entries, err := os.ReadDir(appDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		path := filepath.Join(appDir, name)
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, err
+		}
+		r.Files = append(r.Files, path)
+		if err := r.readMiddlewareDecls(fset, f); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := r.Methods["Middleware"]; !ok {
+		return nil, fmt.Errorf("%s: exports no Middleware (want func Middleware(w http.ResponseWriter, r *http.Request))", r.Source)
+	}
+	if _, err := router.NewMatcher(r.Matcher); err != nil {
+		return nil, fmt.Errorf("%s: Matcher: %w", r.Source, err)
+	}
+	return r, nil
+}
+
+func (r *Route) readMiddlewareDecls(fset *token.FileSet, f *ast.File) error {
+	for _, decl := range f.Decls {
+		switch d := decl.(type) {
+		case *ast.FuncDecl:
+			if d.Recv == nil && d.Name.Name == "Middleware" {
+				if d.Type.Params.NumFields() != 2 || d.Type.Results.NumFields() != 0 {
+					return fmt.Errorf("%s: Middleware must have the signature func(w http.ResponseWriter, r *http.Request)", fset.Position(d.Pos()))
+				}
+				r.Methods["Middleware"] = FuncHandler
+			}
+		case *ast.GenDecl:
+			if d.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range d.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, name := range vs.Names {
+					switch name.Name {
+					case "Middleware":
+						r.Methods["Middleware"] = VarHandler
+					case "Matcher":
+						m, err := stringList(vs, i)
+						if err != nil {
+							return fmt.Errorf("%s: Matcher must be a []string literal of path patterns, such as []string{\"/api/:path*\"}", fset.Position(name.Pos()))
+						}
+						r.Matcher = m
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// stringList reads the i-th value of a var spec as a []string literal.
+func stringList(vs *ast.ValueSpec, i int) ([]string, error) {
+	if i >= len(vs.Values) {
+		return nil, errors.New("no value")
+	}
+	lit, ok := vs.Values[i].(*ast.CompositeLit)
+	if !ok {
+		return nil, errors.New("not a literal")
+	}
+	var out []string
+	for _, e := range lit.Elts {
+		v := evalConst(e)
+		if v.Kind() != constant.String {
+			return nil, errors.New("not a string")
+		}
+		out = append(out, constant.StringVal(v))
+	}
+	return out, nil
 }
 
 // PatternFor returns the URL pattern of a route folder given relative to the
