@@ -41,6 +41,7 @@ type serveFlags struct {
 	maxInstances int
 	envFile      string
 	dataDir      string
+	kvMemory     bool
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -49,6 +50,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances per route, and so requests one route serves at once (default 4 × GOMAXPROCS)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
+	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
 	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=value lines with the app's secrets (default: DIR/.env if it exists); the environment wins over it")
 }
 
@@ -72,13 +74,15 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 	if err != nil {
 		return host.Options{}, err
 	}
-	data := f.dataDir
-	if data == "" {
-		data = filepath.Join(dir, ".wasmroute-data")
-	}
-	store, err := kv.OpenBolt(filepath.Join(data, "kv.db"))
-	if err != nil {
-		return host.Options{}, err
+	var store kv.Store = kv.NewMemory()
+	if !f.kvMemory {
+		data := f.dataDir
+		if data == "" {
+			data = filepath.Join(dir, ".wasmroute-data")
+		}
+		if store, err = kv.OpenBolt(filepath.Join(data, "kv.db")); err != nil {
+			return host.Options{}, err
+		}
 	}
 	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup, KV: store}, nil
 }

@@ -265,3 +265,33 @@ func TestCORS(t *testing.T) {
 		t.Fatalf("route's own OPTIONS: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+func TestRequestBodyKinds(t *testing.T) {
+	s := serve(t, exampleDir, host.Options{})
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		want                    string
+	}{
+		{"json", "application/json", `{"a":[1,2],"b":"<x>"}`, 200, `{"type":"json","data":{"a":[1,2],"b":"<x>"}}`},
+		{"json with charset", "application/json; charset=utf-8", `"s"`, 200, `{"type":"json","data":"s"}`},
+		{"malformed json", "application/json", `{"a":`, 400, `{"error":"invalid JSON body"}`},
+		{"text", "text/plain; charset=utf-8", "héllo\nworld", 200, `{"type":"text","data":"héllo\nworld"}`},
+		{"form", "application/x-www-form-urlencoded", "name=Ada+L&lang=go&lang=wasm", 200, `{"type":"form","data":{"lang":"go","name":"Ada L"}}`},
+		{"malformed form", "application/x-www-form-urlencoded", "a=%zz", 400, `{"error":"invalid form body"}`},
+		{"wrong content type", "image/png", "\x89PNG", 415, `{"error":"unsupported Content-Type image/png"}`},
+		{"no content type", "", "x", 415, `{"error":"Content-Type is missing or malformed"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.contentType != "" {
+				hdr = []string{"Content-Type", tt.contentType}
+			}
+			resp, body := s.do(t, "POST", "/api/echo", tt.body, hdr...)
+			if resp.StatusCode != tt.status || body != tt.want {
+				t.Fatalf("%d %s, want %d %s", resp.StatusCode, body, tt.status, tt.want)
+			}
+		})
+	}
+}
