@@ -128,11 +128,12 @@ type state struct {
 }
 
 // all returns the routes and the middleware: everything with a pool.
+// The middleware comes first: most requests need it, so it warms first.
 func (s *state) all() []*route {
 	if s.middleware == nil {
 		return s.routes
 	}
-	return append(s.routes[:len(s.routes):len(s.routes)], s.middleware)
+	return append([]*route{s.middleware}, s.routes...)
 }
 
 // route is one entry of the route table with the pool that serves it.
@@ -150,7 +151,7 @@ type route struct {
 // them and learn which failed.
 func New(dir string, opts Options) (*Host, error) {
 	opts.setDefaults()
-	h := &Host{dir: dir, opts: opts, log: opts.Logger, kv: opts.KV, warmSem: make(chan struct{}, runtime.NumCPU())}
+	h := &Host{dir: dir, opts: opts, log: opts.Logger, kv: opts.KV, warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1))}
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(opts.MemoryLimitPages)
