@@ -30,6 +30,22 @@ func kvKey(mod api.Module, ptr, n uint32) (string, int32) {
 	return string(b), 0
 }
 
+// kvCall starts a key-value host function: it finds the request and reads
+// the key at stack[0:2]. On failure it has already set the result.
+func kvCall(ctx context.Context, mod api.Module, stack []uint64) (*call, string, bool) {
+	c := callFrom(ctx)
+	if c == nil {
+		result(stack, abi.ErrState)
+		return nil, "", false
+	}
+	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
+	if code != 0 {
+		result(stack, code)
+		return nil, "", false
+	}
+	return c, key, true
+}
+
 // kvFailed logs a store error and returns the code for the guest.
 func (c *call) kvFailed(op string, err error) int32 {
 	c.h.log.Error("kv store failed", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
@@ -46,28 +62,22 @@ func copyOut(mod api.Module, ptr, capacity uint32, data []byte) int32 {
 }
 
 func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil {
-		result(stack, abi.ErrState)
-		return
-	}
-	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
-	if code != 0 {
-		result(stack, code)
+	c, key, ok := kvCall(ctx, mod, stack)
+	if !ok {
 		return
 	}
 	// A guest whose buffer was too small calls again with a larger one: it
 	// gets the value it was told the length of.
-	value, ok := c.kvStash, true
+	value, found := c.kvStash, true
 	if c.kvStashKey != key || value == nil {
 		var err error
-		value, ok, err = c.h.kv.Get(c, key)
+		value, found, err = c.h.kv.Get(c, key)
 		if err != nil {
 			result(stack, c.kvFailed("get", err))
 			return
 		}
 	}
-	if !ok {
+	if !found {
 		result(stack, abi.ErrNotFound)
 		return
 	}
@@ -81,14 +91,8 @@ func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil {
-		result(stack, abi.ErrState)
-		return
-	}
-	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
-	if code != 0 {
-		result(stack, code)
+	c, key, ok := kvCall(ctx, mod, stack)
+	if !ok {
 		return
 	}
 	n := uint32(stack[3])
@@ -117,14 +121,8 @@ func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil {
-		result(stack, abi.ErrState)
-		return
-	}
-	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
-	if code != 0 {
-		result(stack, code)
+	c, key, ok := kvCall(ctx, mod, stack)
+	if !ok {
 		return
 	}
 	c.kvStashKey, c.kvStash = "", nil
@@ -136,14 +134,8 @@ func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func kvExists(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil {
-		result(stack, abi.ErrState)
-		return
-	}
-	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
-	if code != 0 {
-		result(stack, code)
+	c, key, ok := kvCall(ctx, mod, stack)
+	if !ok {
 		return
 	}
 	_, ok, err := c.h.kv.Get(c, key)

@@ -20,12 +20,7 @@ running host without dropping requests in flight, and prints how long it took.
 A build error is printed and the last good build keeps serving.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := f.logger(cmd)
-			if err != nil {
-				return err
-			}
-			oversubscribeProcs()
-			opts, err := f.hostOptions(log, appDir(args))
+			log, opts, err := f.prepare(cmd, appDir(args))
 			if err != nil {
 				return err
 			}

@@ -67,8 +67,20 @@ func oversubscribeProcs() {
 	}
 }
 
+// prepare does what start and dev share before serving the app in dir: the
+// logger, the scheduler setting, and the host options. The caller closes
+// opts.KV after the host.
+func (f *serveFlags) prepare(cmd *cobra.Command, dir string) (*slog.Logger, host.Options, error) {
+	log, err := f.logger(cmd)
+	if err != nil {
+		return nil, host.Options{}, err
+	}
+	oversubscribeProcs()
+	opts, err := f.hostOptions(log, dir)
+	return log, opts, err
+}
+
 // hostOptions are the host settings the flags select, for the app in dir.
-// The caller closes the returned KV store after the host.
 func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, error) {
 	lookup, err := secretLookup(dir, f.envFile)
 	if err != nil {

@@ -26,12 +26,7 @@ func newStartCmd() *cobra.Command {
 (DIR defaults to ".") on --addr, until interrupted.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := f.logger(cmd)
-			if err != nil {
-				return err
-			}
-			oversubscribeProcs()
-			opts, err := f.hostOptions(log, appDir(args))
+			log, opts, err := f.prepare(cmd, appDir(args))
 			if err != nil {
 				return err
 			}

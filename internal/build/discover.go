@@ -152,25 +152,8 @@ func readMiddleware(dir string) (*Route, error) {
 	}
 	r := &Route{Pattern: "middleware", Dir: appDir, Source: "app/" + MiddlewareFile, Methods: map[string]HandlerKind{},
 		ID: "m_middleware", Middleware: true}
-	fset := token.NewFileSet()
-	entries, err := os.ReadDir(appDir)
-	if err != nil {
+	if _, err := r.parseFiles(r.readMiddlewareDecls); err != nil {
 		return nil, err
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		path := filepath.Join(appDir, name)
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return nil, err
-		}
-		r.Files = append(r.Files, path)
-		if err := r.readMiddlewareDecls(fset, f); err != nil {
-			return nil, err
-		}
 	}
 	if _, ok := r.Methods["Middleware"]; !ok {
 		return nil, fmt.Errorf("%s: exports no Middleware (want func Middleware(w http.ResponseWriter, r *http.Request))", r.Source)
@@ -260,29 +243,9 @@ func readRoute(appRoot, dir string) (*Route, error) {
 	if _, err := router.Parse(r.Pattern); err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Source, err)
 	}
-	entries, err := os.ReadDir(dir)
+	pkgName, err := r.parseFiles(r.readDecls)
 	if err != nil {
 		return nil, err
-	}
-	fset := token.NewFileSet()
-	pkgName := ""
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		path := filepath.Join(dir, name)
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return nil, err
-		}
-		r.Files = append(r.Files, path)
-		if pkgName == "" {
-			pkgName = f.Name.Name
-		}
-		if err := r.readDecls(fset, f); err != nil {
-			return nil, err
-		}
 	}
 	if pkgName == "main" {
 		return nil, fmt.Errorf("%s: a route file cannot be package main (use package route)", r.Source)
@@ -291,6 +254,36 @@ func readRoute(appRoot, dir string) (*Route, error) {
 		return nil, fmt.Errorf("%s: exports no method handler (want one of func %s(w http.ResponseWriter, r *http.Request))", r.Source, strings.Join(Methods, ", "))
 	}
 	return r, nil
+}
+
+// parseFiles parses the non-test .go files in r.Dir into r.Files, hands each
+// to read, and returns the package name.
+func (r *Route) parseFiles(read func(*token.FileSet, *ast.File) error) (string, error) {
+	entries, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return "", err
+	}
+	fset := token.NewFileSet()
+	pkgName := ""
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		path := filepath.Join(r.Dir, name)
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return "", err
+		}
+		r.Files = append(r.Files, path)
+		if pkgName == "" {
+			pkgName = f.Name.Name
+		}
+		if err := read(fset, f); err != nil {
+			return "", err
+		}
+	}
+	return pkgName, nil
 }
 
 // configNames are the exported constants read as segment config.
