@@ -3,6 +3,7 @@
 package guest
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,7 +53,7 @@ const bodyChunk = 16 << 10
 var state struct {
 	headBuf []byte
 	head    abi.RequestHead
-	w       responseWriter
+	bufs    writerBufs
 	next    abi.MiddlewareNext
 	nextEnc []byte
 }
@@ -78,8 +79,8 @@ func handle(headLen uint32) uint32 {
 		logf(abi.LogError, "wasmroute: %v", err)
 		return abi.HandleAborted
 	}
-	w := &state.w
-	w.reset(h.Method == http.MethodHead)
+	w := newWriter(h.Method == http.MethodHead)
+	defer w.close()
 	r, err := newRequest(h)
 	if err != nil {
 		Error(w, http.StatusBadRequest, "Bad Request")
@@ -240,20 +241,43 @@ type responseWriter struct {
 	headEnc     []byte
 	respHead    abi.ResponseHead
 	err         error // first host error; later writes fail with it
+	done        bool  // the handler returned; writes fail
 }
 
-func (w *responseWriter) reset(discardBody bool) {
-	*w = responseWriter{
+// writerBufs are the buffers a request's writer borrows and gives back when
+// the handler returns, so they are reused without being shared.
+type writerBufs struct {
+	buf, headEnc []byte
+	pairs        []string
+}
+
+// newWriter makes the writer of one request. Each request gets its own, so
+// a goroutine the handler left behind that writes later hits a closed writer,
+// never the next request's response.
+func newWriter(discardBody bool) *responseWriter {
+	b := &state.bufs
+	w := &responseWriter{
 		header:      make(http.Header),
 		discardBody: discardBody,
-		buf:         w.buf[:0],
-		headEnc:     w.headEnc[:0],
-		respHead:    abi.ResponseHead{Header: w.respHead.Header[:0]},
+		buf:         b.buf[:0],
+		headEnc:     b.headEnc[:0],
+		respHead:    abi.ResponseHead{Header: b.pairs[:0]},
 	}
 	if w.buf == nil {
 		w.buf = make([]byte, 0, bodyChunk)
 	}
+	return w
 }
+
+// close ends the writer's request and returns its buffers.
+func (w *responseWriter) close() {
+	w.done = true
+	state.bufs = writerBufs{w.buf[:0], w.headEnc[:0], w.respHead.Header[:0]}
+	w.buf, w.headEnc, w.respHead.Header = nil, nil, nil
+}
+
+// errWriteAfterReturn is what a write to a finished request's writer gets.
+var errWriteAfterReturn = errors.New("wasmroute: write to a response after its handler returned")
 
 // Header implements http.ResponseWriter.
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -261,7 +285,7 @@ func (w *responseWriter) Header() http.Header { return w.header }
 // WriteHeader implements http.ResponseWriter. Like net/http, only the first
 // call counts.
 func (w *responseWriter) WriteHeader(status int) {
-	if w.status != 0 {
+	if w.status != 0 || w.done {
 		return
 	}
 	if status < 100 || status > 999 {
@@ -272,6 +296,10 @@ func (w *responseWriter) WriteHeader(status int) {
 
 // Write implements http.ResponseWriter.
 func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.done {
+		logf(abi.LogWarn, "%v (%d bytes dropped)", errWriteAfterReturn, len(p))
+		return 0, errWriteAfterReturn
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -304,6 +332,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 
 // Flush implements http.Flusher: everything written so far reaches the client.
 func (w *responseWriter) Flush() {
+	if w.done {
+		return
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -378,7 +409,9 @@ func (w *responseWriter) recoverFrom(p any) uint32 {
 	if w.headSent {
 		return abi.HandleAborted
 	}
-	w.reset(w.discardBody)
+	// Start the response over: headers and body the handler wrote before
+	// panicking must not leak into the 500.
+	w.header, w.status, w.written, w.buf = make(http.Header), 0, 0, w.buf[:0]
 	Error(w, http.StatusInternalServerError, "Internal Server Error")
 	return w.finish()
 }
