@@ -174,3 +174,15 @@ func DecodeKeys(src string, dst []string) ([]string, error) {
 // MiddlewareNext. A middleware calls it at most once, and only if it sent no
 // response head.
 const FuncMiddlewareNext = "middleware_next"
+
+// FuncPoll is called by a guest now and then while it runs: () -> (). It
+// returns, or, once the request has run past its time limit, stops the guest
+// (the call traps and the instance is discarded). `wasmroute build` inserts
+// calls to it into every loop of a module, behind a countdown in a mutable
+// global, so a loop that never ends is stopped, and the host's Go runtime
+// regularly gets a point where it can preempt the guest's goroutine.
+const FuncPoll = "poll"
+
+// PollInterval is how many loop iterations a guest runs between FuncPoll
+// calls.
+const PollInterval = 10000

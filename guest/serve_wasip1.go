@@ -35,6 +35,12 @@ func hostFlush() int32
 //go:wasmimport wasmroute log
 func hostLog(level int32, ptr unsafe.Pointer, n uint32)
 
+// hostPoll lets the host stop a request past its time limit. The build calls
+// it from every loop; handle calls it once so the linker keeps the import.
+//
+//go:wasmimport wasmroute poll
+func hostPoll()
+
 //go:wasmimport wasmroute middleware_next
 func hostMiddlewareNext(ptr unsafe.Pointer, n uint32) int32
 
@@ -63,6 +69,7 @@ var state struct {
 //
 //go:wasmexport wasmroute_handle
 func handle(headLen uint32) uint32 {
+	hostPoll()
 	if uint32(cap(state.headBuf)) < headLen {
 		state.headBuf = make([]byte, headLen)
 	}

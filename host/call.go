@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -55,6 +56,8 @@ type call struct {
 	failed      bool // writing to the client failed
 	tooLarge    bool // the body passed the route's limit
 	answered413 bool
+	deadline    time.Time // MaxDuration from the start of the guest call
+	timedOut    bool
 	// next is set when a middleware lets the request continue.
 	next       abi.MiddlewareNext
 	nextSet    bool
@@ -127,7 +130,13 @@ func (h *Host) invoke(c *call) {
 	}
 	inst.cur = c
 	inst.stack[0] = uint64(len(c.headEnc))
+	// The guest runs until it returns or MaxDuration passes: the poll host
+	// function, which the build makes every loop call, stops it then. A
+	// client that goes away does not stop it (its writes just fail), so a
+	// disconnect never costs an instance.
+	c.deadline = time.Now().Add(c.route.maxDuration)
 	err = inst.handle.CallWithStack(c, inst.stack)
+	timedOut := c.timedOut
 	inst.stdout.flush()
 	inst.stderr.flush()
 	inst.cur = nil
@@ -137,6 +146,17 @@ func (h *Host) invoke(c *call) {
 		healthy = false // Go guests never shrink; start afresh
 	}
 	p.put(inst, healthy) // inst belongs to the pool again from here on
+	if err != nil && timedOut {
+		h.log.Error("guest exceeded its time limit; instance discarded", slog.String("request_id", c.id),
+			slog.String("route", c.route.Pattern), slog.Duration("max_duration", c.route.maxDuration))
+		if !c.headSent {
+			writeError(c.w, http.StatusGatewayTimeout, "Gateway Timeout")
+			c.headSent = true
+			return
+		}
+		c.fail()
+		return
+	}
 	if err != nil {
 		h.log.Error("guest failed; instance discarded", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("error", err.Error()))
 		c.fail()
@@ -202,6 +222,7 @@ func InstantiateImports(ctx context.Context, rt wazero.Runtime) error {
 	fn(abi.FuncWriteBody, writeBody, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncFlush, flush, nil, []api.ValueType{i32})
 	fn(abi.FuncLog, logLine, []api.ValueType{i32, i32, i32}, nil)
+	fn(abi.FuncPoll, poll, nil, nil)
 	fn(abi.FuncMiddlewareNext, middlewareNext, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVGet, kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVSet, kvSet, []api.ValueType{i32, i32, i32, i32, api.ValueTypeI64}, []api.ValueType{i32})
@@ -213,6 +234,18 @@ func InstantiateImports(ctx context.Context, rt wazero.Runtime) error {
 }
 
 func result(stack []uint64, v int32) { stack[0] = api.EncodeI32(v) }
+
+// errTimeLimit stops a guest past its request's time limit.
+var errTimeLimit = errors.New("wasmroute: request exceeded its time limit")
+
+// poll is called from every loop of a guest now and then; past the deadline
+// it stops the guest by panicking, which wazero turns into the call's error.
+func poll(ctx context.Context, _ api.Module, _ []uint64) {
+	if c := callFrom(ctx); c != nil && !c.deadline.IsZero() && time.Now().After(c.deadline) {
+		c.timedOut = true
+		panic(errTimeLimit)
+	}
+}
 
 func readRequestHead(ctx context.Context, mod api.Module, stack []uint64) {
 	c := callFrom(ctx)

@@ -56,6 +56,12 @@ type Options struct {
 	// route file). A larger body gets 413 {"error":"Request body too large"}.
 	// Defaults to DefaultBodyLimit.
 	BodyLimit int64
+	// MaxDuration is the wall-clock limit of one request in a guest, for
+	// routes that do not set their own (const MaxDuration, or max_duration
+	// in wasmroute.toml). Past it the guest is stopped and its instance
+	// discarded; the client gets 504 {"error":"Gateway Timeout"}, or a cut
+	// stream if the response had started. Defaults to 30 seconds.
+	MaxDuration time.Duration
 	// KV is the app's key-value store, shared by all its routes. Defaults to
 	// an in-memory store, lost when the process exits; `wasmroute start`
 	// passes a kv.Bolt in its data directory. Close does not close it.
@@ -91,6 +97,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.KV == nil {
 		o.KV = kv.NewMemory()
+	}
+	if o.MaxDuration <= 0 {
+		o.MaxDuration = 30 * time.Second
 	}
 }
 
@@ -139,10 +148,11 @@ func (s *state) all() []*route {
 // route is one entry of the route table with the pool that serves it.
 type route struct {
 	bundle.Route
-	methods   methodSet
-	allow     string
-	bodyLimit int64
-	pool      *pool
+	methods     methodSet
+	allow       string
+	bodyLimit   int64
+	maxDuration time.Duration
+	pool        *pool
 }
 
 // New loads the bundle in dir (an app's .wasmroute directory) and returns a
@@ -233,9 +243,12 @@ func (h *Host) Reload() error {
 		if err != nil {
 			return fmt.Errorf("route %s: %w", br.Pattern, err)
 		}
-		r := &route{Route: br, methods: ms, allow: ms.allow(), bodyLimit: appLimit}
+		r := &route{Route: br, methods: ms, allow: ms.allow(), bodyLimit: appLimit, maxDuration: h.opts.MaxDuration}
 		if br.Config.BodyLimit > 0 {
 			r.bodyLimit = br.Config.BodyLimit
+		}
+		if br.Config.MaxDuration > 0 {
+			r.maxDuration = time.Duration(br.Config.MaxDuration) * time.Second
 		}
 		attach(r)
 		next.routes[i] = r
@@ -244,7 +257,8 @@ func (h *Host) Reload() error {
 		if next.matcher, err = router.NewMatcher(mw.Matcher); err != nil {
 			return fmt.Errorf("middleware %s: %w", mw.Source, err)
 		}
-		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source, Module: mw.Module, SHA256: mw.SHA256}}
+		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source, Module: mw.Module, SHA256: mw.SHA256},
+			maxDuration: h.opts.MaxDuration}
 		attach(next.middleware)
 	}
 	h.state.Store(next)

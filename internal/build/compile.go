@@ -208,7 +208,12 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(tmp, mergeDataSegments(bin), 0o644); err != nil {
+	bin, err = addInterrupt(mergeDataSegments(bin))
+	if err != nil {
+		os.Remove(tmp)
+		return &Error{Route: r.Source, Output: "adding the time-limit check to the module: " + err.Error()}
+	}
+	if err := os.WriteFile(tmp, bin, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, final)

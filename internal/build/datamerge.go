@@ -2,7 +2,6 @@ package build
 
 import (
 	"encoding/binary"
-	"errors"
 	"sort"
 )
 
@@ -31,42 +30,21 @@ func mergeDataSegments(bin []byte) []byte {
 	return out
 }
 
-var errUnsupported = errors.New("module layout not supported for data segment merging")
-
 type dataSegment struct {
 	offset uint32
 	data   []byte
 }
 
 func rewriteDataSegments(bin []byte) ([]byte, error) {
-	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
-		return nil, errUnsupported
+	secs, err := parseSections(bin)
+	if err != nil {
+		return nil, err
 	}
-	type section struct {
-		id   byte
-		body []byte
-	}
-	var sections []section
-	for i := 8; i < len(bin); {
-		id := bin[i]
-		size, n := binary.Uvarint(bin[i+1:])
-		if n <= 0 || uint64(len(bin)-i-1-n) < size {
-			return nil, errUnsupported
-		}
-		start := i + 1 + n
-		sections = append(sections, section{id, bin[start : start+int(size)]})
-		i = start + int(size)
-	}
-	dataIdx := -1
-	for i, s := range sections {
-		if s.id == sectionData {
-			dataIdx = i
-		}
-	}
+	dataIdx := findSection(secs, sectionData)
 	if dataIdx < 0 {
 		return nil, errUnsupported
 	}
-	segs, err := parseDataSection(sections[dataIdx].body)
+	segs, err := parseDataSection(secs[dataIdx].body)
 	if err != nil {
 		return nil, err
 	}
@@ -74,18 +52,11 @@ func rewriteDataSegments(bin []byte) ([]byte, error) {
 	if merged == nil {
 		return nil, errUnsupported
 	}
-	sections[dataIdx].body = encodeDataSection(merged)
-	out := append([]byte(nil), bin[:8]...)
-	for _, s := range sections {
-		body := s.body
-		if s.id == sectionDataCount {
-			body = binary.AppendUvarint(nil, uint64(len(merged)))
-		}
-		out = append(out, s.id)
-		out = binary.AppendUvarint(out, uint64(len(body)))
-		out = append(out, body...)
+	secs[dataIdx].body = encodeDataSection(merged)
+	if i := findSection(secs, sectionDataCount); i >= 0 {
+		secs[i].body = binary.AppendUvarint(nil, uint64(len(merged)))
 	}
-	return out, nil
+	return encodeSections(bin, secs), nil
 }
 
 // parseDataSection reads active segments of memory 0 with i32.const offsets.
@@ -153,33 +124,4 @@ func encodeDataSection(segs []dataSegment) []byte {
 		b = append(b, s.data...)
 	}
 	return b
-}
-
-// readSignedLEB decodes WebAssembly's signed LEB128 at the start of b and
-// returns the value and the bytes it took, or n <= 0 if it is malformed.
-func readSignedLEB(b []byte) (v int64, n int) {
-	var shift uint
-	for i := 0; i < len(b) && i < 10; i++ {
-		c := b[i]
-		v |= int64(c&0x7f) << shift
-		shift += 7
-		if c&0x80 == 0 {
-			if shift < 64 && c&0x40 != 0 {
-				v |= -1 << shift
-			}
-			return v, i + 1
-		}
-	}
-	return 0, -1
-}
-
-func appendSignedLEB(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }

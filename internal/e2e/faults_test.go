@@ -323,3 +323,34 @@ func TestWriteAfterHandlerReturned(t *testing.T) {
 		t.Fatalf("no log line for the late write:\n%s", logs)
 	}
 }
+
+// TestMaxDuration checks the wall-clock limit: a guest that never returns is
+// stopped at its route's MaxDuration with 504 (or a cut stream once the
+// response started), its instance is replaced, and the route serves again.
+func TestMaxDuration(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxInstances: 1})
+	const timeout = `{"error":"Gateway Timeout"}`
+	for i := 0; i < 2; i++ {
+		if resp, body := s.do(t, "GET", "/api/spin", ""); resp.StatusCode != 504 || body != timeout {
+			t.Fatalf("round %d: %d %s, want 504 %s", i, resp.StatusCode, body, timeout)
+		}
+		if resp, body := s.do(t, "GET", "/api/spin?ok=1", ""); resp.StatusCode != 200 || body != "fine" {
+			t.Fatalf("round %d: route after a timeout: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	resp, err := http.Get(s.URL + "/api/spin?stream=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "partial" || err == nil {
+		t.Fatalf("timeout mid-stream: %d %q %v, want the stream cut after \"partial\"", resp.StatusCode, body, err)
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, "guest exceeded its time limit") || !strings.Contains(logs, "max_duration=1s") {
+		t.Fatalf("no log line for the timeout:\n%s", logs)
+	}
+	if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
+		t.Fatal("other routes stopped serving")
+	}
+}
