@@ -106,12 +106,12 @@ func TestAddInterrupt(t *testing.T) {
 		return append(binary.AppendUvarint(append(out, id), uint64(len(body))), body...)
 	}
 	mod := []byte("\x00asm\x01\x00\x00\x00")
-	mod = section(mod, 1, []byte{1, 0x60, 0, 0})                                                           // type () -> ()
+	mod = section(mod, 1, []byte{1, 0x60, 0, 0})                                                                 // type () -> ()
 	mod = section(mod, 2, append(append([]byte{1, 9}, "wasmroute"...), append([]byte{4}, "poll\x00\x00"...)...)) // import wasmroute.poll
-	mod = section(mod, 3, []byte{1, 0})                                                                    // one function
-	mod = section(mod, 6, []byte{1, 0x7f, 0x01, 0x41, 0x00, 0x0b})                                         // (mut i32) 0
-	mod = section(mod, 7, append(append([]byte{1, 3}, "run"...), 0x00, 1))                                 // export "run"
-	body := []byte{0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}                                                  // loop; br 0; end; end
+	mod = section(mod, 3, []byte{1, 0})                                                                          // one function
+	mod = section(mod, 6, []byte{1, 0x7f, 0x01, 0x41, 0x00, 0x0b})                                               // (mut i32) 0
+	mod = section(mod, 7, append(append([]byte{1, 3}, "run"...), 0x00, 1))                                       // export "run"
+	body := []byte{0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b}                                                        // loop; br 0; end; end
 	mod = section(mod, 10, append([]byte{1, byte(len(body))}, body...))
 	out, err := addInterrupt(mod)
 	if err != nil {
