@@ -124,6 +124,14 @@ func (h *Host) invoke(c *call) {
 		if c.Err() != nil {
 			return // the client went away while waiting
 		}
+		if errors.Is(err, errSaturated) {
+			h.log.Warn("route saturated", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
+				slog.Duration("waited", h.opts.QueueTimeout))
+			c.w.Header().Set("Retry-After", "1")
+			writeError(c.w, http.StatusServiceUnavailable, "Service Unavailable")
+			c.headSent = true
+			return
+		}
 		h.log.Error("no instance for route", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("error", err.Error()))
 		c.fail()
 		return

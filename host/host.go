@@ -56,6 +56,13 @@ type Options struct {
 	// route file). A larger body gets 413 {"error":"Request body too large"}.
 	// Defaults to DefaultBodyLimit.
 	BodyLimit int64
+	// QueueTimeout is how long a request waits for an instance when its route
+	// already runs MaxInstances requests. Past it the client gets 503 with
+	// Retry-After. Defaults to 5 seconds.
+	QueueTimeout time.Duration
+	// MaxURLLength caps the request target (path and query) in bytes; a
+	// longer one gets 414. Defaults to 16 KiB.
+	MaxURLLength int
 	// MaxDuration is the wall-clock limit of one request in a guest, for
 	// routes that do not set their own (const MaxDuration, or max_duration
 	// in wasmroute.toml). Past it the guest is stopped and its instance
@@ -100,6 +107,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxDuration <= 0 {
 		o.MaxDuration = 30 * time.Second
+	}
+	if o.QueueTimeout <= 0 {
+		o.QueueTimeout = 5 * time.Second
+	}
+	if o.MaxURLLength <= 0 {
+		o.MaxURLLength = 16 << 10
 	}
 }
 
@@ -358,6 +371,11 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	if len(r.RequestURI) > h.opts.MaxURLLength {
+		h.log.Warn("URL too long", slog.String("request_id", id), slog.Int("length", len(r.RequestURI)), slog.Int("limit", h.opts.MaxURLLength))
+		writeError(rec, http.StatusRequestURITooLong, "URI Too Long")
+		return
+	}
 	path := r.URL.EscapedPath()
 	if clean := router.Clean(path); clean != path {
 		// Next.js redirects /api/hello/ to /api/hello; unclean paths

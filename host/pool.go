@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -122,6 +123,8 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 		return inst, nil
 	default:
 	}
+	wait := time.NewTimer(p.h.opts.QueueTimeout)
+	defer wait.Stop()
 	select {
 	case inst := <-p.idle:
 		return inst, nil
@@ -132,10 +135,16 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 			return nil, err
 		}
 		return inst, nil
+	case <-wait.C:
+		return nil, errSaturated
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
+
+// errSaturated means a route's instances stayed busy for the whole queue
+// timeout.
+var errSaturated = errors.New("every instance of the route is busy")
 
 // put returns an instance after a request. An unhealthy one, or any after the
 // pool was retired, is closed and its slot freed.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wasmroute/wasmroute/host"
 )
@@ -352,5 +353,46 @@ func TestMaxDuration(t *testing.T) {
 	}
 	if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
 		t.Fatal("other routes stopped serving")
+	}
+}
+
+// TestSaturatedRoute holds a route's only instance with a request in flight:
+// the next request waits QueueTimeout, then gets 503 with Retry-After; other
+// routes are unaffected and the held request completes.
+func TestSaturatedRoute(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxInstances: 1, QueueTimeout: 200 * time.Millisecond})
+	pr, pw := io.Pipe()
+	held, err := http.Post(s.URL+"/api/hold", "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Body.Close()
+	rd := bufio.NewReader(held.Body)
+	if line, err := rd.ReadString('\n'); err != nil || line != "started\n" {
+		t.Fatalf("held request: %q %v", line, err)
+	}
+	resp, body := s.do(t, "POST", "/api/hold", "x")
+	if resp.StatusCode != 503 || body != `{"error":"Service Unavailable"}` || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("saturated route: %d %s Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
+		t.Fatal("other routes affected")
+	}
+	pw.Close()
+	if rest, _ := io.ReadAll(rd); string(rest) != "done" {
+		t.Fatalf("held request ended with %q", rest)
+	}
+	if !strings.Contains(s.logs.String(), `msg="route saturated"`) {
+		t.Fatalf("no log line:\n%s", s.logs)
+	}
+}
+
+func TestURLTooLong(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxURLLength: 100})
+	if resp, body := s.do(t, "GET", "/api/ok?"+strings.Repeat("a", 100), ""); resp.StatusCode != 414 || body != `{"error":"URI Too Long"}` {
+		t.Fatalf("long URL: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := s.do(t, "GET", "/api/ok?a=1", ""); resp.StatusCode != 200 {
+		t.Fatal("short URL refused")
 	}
 }
