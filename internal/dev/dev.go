@@ -199,7 +199,7 @@ func (l *Loop) rebuild(ctx context.Context, files map[string]bool) {
 		}
 	}
 	if files == nil {
-		fmt.Fprintf(l.out, "Built %d routes in %.1fs\n", len(res.Routes), time.Since(start).Seconds())
+		fmt.Fprintf(l.out, "Built %d routes in %.1fs\n", len(res.Manifest.Routes), time.Since(start).Seconds())
 	} else {
 		fmt.Fprintf(l.out, "Rebuilt %s in %.1fs\n", describe(compiled), time.Since(start).Seconds())
 	}
