@@ -396,3 +396,26 @@ func TestURLTooLong(t *testing.T) {
 		t.Fatal("short URL refused")
 	}
 }
+
+// TestExitAndMemoryHog checks two more ways a guest can end itself: os.Exit
+// and allocating past the instance's memory limit. Each is a 500 with a log
+// line; the instance is replaced and other routes keep serving.
+func TestExitAndMemoryHog(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MemoryLimitPages: 512}) // 32 MiB
+	for _, path := range []string{"/api/exit", "/api/hog"} {
+		for i := 0; i < 2; i++ {
+			if resp, body := s.do(t, "GET", path, ""); resp.StatusCode != 500 || body != internalError {
+				t.Fatalf("%s round %d: %d %s", path, i, resp.StatusCode, body)
+			}
+			if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
+				t.Fatalf("after %s: other routes stopped serving", path)
+			}
+		}
+	}
+	logs := s.logs.String()
+	for _, want := range []string{"route=/api/exit", "route=/api/hog", "guest failed; instance discarded"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
