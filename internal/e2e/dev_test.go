@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -144,21 +145,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// holdRoute is the fault app's hold route (answers "started", waits for the
+// end of the request body), changed to finish with a version.
 func holdRoute(version string) string {
-	return `package route
-
-import (
-	"io"
-	"net/http"
-)
-
-// POST answers "started", waits for the end of the request body, then
-// names its version.
-func POST(w http.ResponseWriter, r *http.Request) {
-	io.WriteString(w, "started\n")
-	w.(http.Flusher).Flush()
-	io.Copy(io.Discard, r.Body)
-	io.WriteString(w, "finished ` + version + `")
-}
-`
+	src, err := os.ReadFile(filepath.Join(faultyDir, "app", "api", "hold", "route.go"))
+	if err != nil {
+		panic(err)
+	}
+	return strings.Replace(string(src), `io.WriteString(w, "done")`, `io.WriteString(w, "finished `+version+`")`, 1)
 }
