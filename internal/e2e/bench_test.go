@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkHost measures one request through the host in process, without
-// the network: routing, the pool, the guest call and the SDK. Compare with
-// BenchmarkNative... in scripts/bench's output for the full picture.
+// the network: routing, the pool, the guest call and the SDK. scripts/bench
+// measures the same app over HTTP against its native net/http equivalent.
 //
 //	go test ./internal/e2e -run '^$' -bench Host -benchmem
 func BenchmarkHost(b *testing.B) {
