@@ -56,10 +56,20 @@ const (
 )
 
 // ExportHandle is the name of the function a guest exports to serve one
-// request: (head_len i32) -> i32. head_len is the size of the encoded request
-// head the guest then reads with FuncReadRequestHead. The result is
-// HandleOK or HandleAborted.
+// request: (head_len, flags i32) -> i32. head_len is the size of the encoded
+// request head the guest then reads with FuncReadRequestHead; flags is a set
+// of the Flag constants. The result is HandleOK or HandleAborted.
 const ExportHandle = "wasmroute_handle"
+
+// Flags the host passes to ExportHandle.
+const (
+	// FlagMiddleware asks a route module built with the app's middleware to
+	// run the middleware first, in the same call. The middleware either
+	// answers, or lets the request go on to the route's handler in the same
+	// instance, or rewrites it: then the guest reports the rewrite with
+	// FuncMiddlewareNext and returns, and the host routes the request again.
+	FlagMiddleware = 1 << 0
+)
 
 // ExportInitialize is the reactor initialisation function the host calls once
 // per instance before the first request (WASI reactor convention).

@@ -65,10 +65,10 @@ var state struct {
 }
 
 // handle serves one request. The host calls it with the size of the encoded
-// request head.
+// request head and the abi.Flag bits.
 //
 //go:wasmexport wasmroute_handle
-func handle(headLen uint32) uint32 {
+func handle(headLen, flags uint32) uint32 {
 	hostPoll()
 	if uint32(cap(state.headBuf)) < headLen {
 		state.headBuf = make([]byte, headLen)
@@ -93,9 +93,51 @@ func handle(headLen uint32) uint32 {
 		Error(w, http.StatusBadRequest, "Bad Request")
 		return w.finish()
 	}
-	if middleware != nil {
+	switch {
+	case middleware != nil && !routeModule():
 		return serveMiddleware(w, r)
+	case middleware != nil && flags&abi.FlagMiddleware != 0:
+		return serveMiddlewareThenRoute(w, r)
 	}
+	return serve(w, r)
+}
+
+// routeModule reports whether the module serves a route, rather than being
+// the app's middleware module.
+func routeModule() bool {
+	for _, h := range handlers {
+		if h != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// serveMiddlewareThenRoute runs the middleware, then the route's handler in
+// the same call when the middleware let the request go on unchanged. A
+// rewrite goes back to the host, which routes the request again.
+func serveMiddlewareThenRoute(w *responseWriter, r *http.Request) uint32 {
+	panicked, result := false, uint32(0)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				panicked, result = true, w.recoverFrom(p)
+			}
+		}()
+		middleware.ServeHTTP(w, r)
+	}()
+	switch {
+	case panicked:
+		return result
+	case w.status != 0 || w.headSent || w.written > 0:
+		return w.finish() // the middleware answered
+	}
+	if len(w.header[RewriteHeader]) > 0 {
+		return reportNext(w, r)
+	}
+	// The route's handler starts from the middleware's response headers; a
+	// panic in it keeps them, as when the host applies them.
+	w.base = w.header.Clone()
 	return serve(w, r)
 }
 
@@ -111,6 +153,12 @@ func serveMiddleware(w *responseWriter, r *http.Request) (result uint32) {
 	if w.status != 0 || w.headSent || w.written > 0 {
 		return w.finish()
 	}
+	return reportNext(w, r)
+}
+
+// reportNext tells the host how the request goes on after the middleware:
+// its rewrite, the request headers, and the response headers to add.
+func reportNext(w *responseWriter, r *http.Request) uint32 {
 	next := &state.next
 	next.RewriteURI = w.header.Get(RewriteHeader)
 	w.header.Del(RewriteHeader)
@@ -247,8 +295,9 @@ type responseWriter struct {
 	buf         []byte
 	headEnc     []byte
 	respHead    abi.ResponseHead
-	err         error // first host error; later writes fail with it
-	done        bool  // the handler returned; writes fail
+	err         error       // first host error; later writes fail with it
+	done        bool        // the handler returned; writes fail
+	base        http.Header // headers a panic starts over from (the middleware's)
 }
 
 // writerBufs are the buffers a request's writer borrows and gives back when
@@ -418,7 +467,11 @@ func (w *responseWriter) recoverFrom(p any) uint32 {
 	}
 	// Start the response over: headers and body the handler wrote before
 	// panicking must not leak into the 500.
-	w.header, w.status, w.written, w.buf = make(http.Header), 0, 0, w.buf[:0]
+	hdr := make(http.Header)
+	if w.base != nil {
+		hdr = w.base
+	}
+	w.header, w.status, w.written, w.buf = hdr, 0, 0, w.buf[:0]
 	Error(w, http.StatusInternalServerError, "Internal Server Error")
 	return w.finish()
 }

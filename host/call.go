@@ -61,7 +61,10 @@ type call struct {
 	// next is set when a middleware lets the request continue.
 	next       abi.MiddlewareNext
 	nextSet    bool
-	middleware bool // this call runs the middleware: no request body
+	middleware bool // this call runs the middleware module: no request body
+	// withMiddleware is set when the route module runs the middleware
+	// itself before the handler (abi.FlagMiddleware).
+	withMiddleware bool
 	// kvStash holds a value kv_get found too large for the guest's buffer,
 	// for the guest's second call.
 	kvStashKey string
@@ -137,7 +140,12 @@ func (h *Host) invoke(c *call) {
 		return
 	}
 	inst.cur = c
+	p.calls.Add(1)
 	inst.stack[0] = uint64(len(c.headEnc))
+	inst.stack[1] = 0
+	if c.withMiddleware {
+		inst.stack[1] = abi.FlagMiddleware
+	}
 	// The guest runs until it returns or MaxDuration passes: the poll host
 	// function, which the build makes every loop call, stops it then. A
 	// client that goes away does not stop it (its writes just fail), so a

@@ -346,6 +346,34 @@ func (h *Host) Routes() []string {
 	return out
 }
 
+// RouteStats describes one module's instances at a moment.
+type RouteStats struct {
+	// Pattern is the route's pattern, or "middleware" for the middleware
+	// module.
+	Pattern string
+	// Instances is how many instances exist, busy or idle.
+	Instances int
+	// Idle is how many of them wait for a request.
+	Idle int
+	// Calls is how many requests entered the module since the host loaded
+	// it.
+	Calls uint64
+	// Discarded is how many instances were closed because their guest
+	// failed (trap, exit, time limit) or grew past RecycleMemory.
+	Discarded uint64
+}
+
+// Stats reports the instances and counters of every module the host serves:
+// the middleware first, if the app has one, then the routes in manifest
+// order.
+func (h *Host) Stats() []RouteStats {
+	var out []RouteStats
+	for _, rt := range h.state.Load().all() {
+		out = append(out, rt.pool.stats(rt.Pattern))
+	}
+	return out
+}
+
 // ServeHTTP routes the request and serves it from the route's module.
 func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -387,43 +415,84 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(rec, r, target, http.StatusPermanentRedirect)
 		return
 	}
+	if r.ContentLength != 0 {
+		// In full duplex (serveRoute), a body the handler left unread makes
+		// net/http panic when it reads the next request on the connection
+		// (golang/go#68560). Closing it before returning lets net/http drain
+		// it first. r.Body is read when this runs: serveRoute wraps it.
+		defer func() { r.Body.Close() }()
+	}
 	s := h.state.Load()
 	if s.middleware != nil && s.matcher.Match(path) {
-		if !h.runMiddleware(rec, r, s.middleware, id) {
+		if rt := s.inlineMiddleware(path, r); rt != nil {
+			// The route's module runs the middleware and the handler in one
+			// call; it comes back only for a rewrite.
+			c := getCall()
+			defer putCall(c)
+			c.withMiddleware = true
+			pattern = h.serveRoute(c, rec, w, r, s, path, id)
+			if c.headSent || !c.nextSet || !h.applyNext(rec, r, &c.next, id) {
+				return
+			}
+		} else if !h.runMiddleware(rec, r, s.middleware, id) {
 			return // the middleware answered
 		}
 		path = r.URL.EscapedPath() // a rewrite changes the route
 	}
 	c := getCall()
 	defer putCall(c)
+	pattern = h.serveRoute(c, rec, w, r, s, path, id)
+}
+
+// inlineMiddleware returns the route whose module will run the middleware
+// itself for r: one with the middleware linked in, which serves r's method
+// and accepts its declared body size. For any other request (no route, 405,
+// automatic OPTIONS, a CORS preflight, 413) the host answers without a route
+// module, so the middleware module runs first as before.
+func (s *state) inlineMiddleware(path string, r *http.Request) *route {
+	var buf [8]string
+	idx, _, ok := s.router.Match(path, buf[:0])
+	if !ok {
+		return nil
+	}
+	rt := s.routes[idx]
+	if !rt.Middleware || !rt.methods.serves(methodBit(r.Method)) || r.ContentLength > rt.bodyLimit {
+		return nil
+	}
+	return rt
+}
+
+// serveRoute routes the request by path and serves it from the route's
+// module, or answers 404, 405, OPTIONS, a CORS preflight or 413 itself. It
+// returns the route's pattern, or "" when no route matched.
+func (h *Host) serveRoute(c *call, rec *recorder, w http.ResponseWriter, r *http.Request, s *state, path, id string) string {
 	idx, params, ok := s.router.Match(path, c.head.Params[:0])
 	c.head.Params = params
 	if !ok {
 		writeError(rec, http.StatusNotFound, "Not Found")
-		return
+		return ""
 	}
 	rt := s.routes[idx]
-	pattern = rt.Pattern
 	if s.cors != nil && s.cors.handle(h, rec, r, rt, id) {
-		return
+		return rt.Pattern
 	}
 	m := methodBit(r.Method)
 	if !rt.methods.serves(m) {
 		if m == methodOPTIONS {
 			rec.Header().Set("Allow", rt.allow)
 			rec.WriteHeader(http.StatusNoContent)
-			return
+			return rt.Pattern
 		}
 		rec.Header().Set("Allow", rt.allow)
 		writeError(rec, http.StatusMethodNotAllowed, "Method Not Allowed")
-		return
+		return rt.Pattern
 	}
 	if r.ContentLength > rt.bodyLimit {
 		h.log.Warn("request body too large", slog.String("request_id", id), slog.String("route", rt.Pattern),
 			slog.Int64("content_length", r.ContentLength), slog.Int64("limit", rt.bodyLimit))
 		rec.Header().Set("Connection", "close")
 		writeError(rec, http.StatusRequestEntityTooLarge, "Request body too large")
-		return
+		return rt.Pattern
 	}
 	if r.ContentLength != 0 {
 		// A body without a length, or one that lies about it, is cut off at
@@ -432,14 +501,12 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Guests stream: a handler may answer before it has read the whole
 		// body (an upload progress stream, an echo). Without full duplex,
 		// net/http would first try to swallow the unread body.
+		// ServeHTTP closes the body before it returns (see there).
 		_ = http.NewResponseController(w).EnableFullDuplex()
-		// In full duplex, a body the handler left unread makes net/http
-		// panic when it reads the next request on the connection
-		// (golang/go#68560). Closing it here lets net/http drain it first.
-		defer r.Body.Close()
 	}
 	c.init(h, rt, id, rec, r)
 	h.invoke(c)
+	return rt.Pattern
 }
 
 // writeError writes the one error shape of the product: {"error": msg}.

@@ -25,16 +25,23 @@ func (h *Host) runMiddleware(w *recorder, r *http.Request, mw *route, id string)
 	if c.headSent || !c.nextSet {
 		return false // the middleware answered, or failed and invoke answered 500
 	}
-	hdr := make(http.Header, len(c.next.RequestHeader)/2)
-	for i := 0; i+1 < len(c.next.RequestHeader); i += 2 {
-		hdr.Add(c.next.RequestHeader[i], c.next.RequestHeader[i+1])
+	return h.applyNext(w, r, &c.next, id)
+}
+
+// applyNext applies a middleware's result to the request and response: the
+// request headers it left, the response headers it added, and its rewrite.
+// It returns false when it answered 500 for a rewrite it refused.
+func (h *Host) applyNext(w *recorder, r *http.Request, next *abi.MiddlewareNext, id string) bool {
+	hdr := make(http.Header, len(next.RequestHeader)/2)
+	for i := 0; i+1 < len(next.RequestHeader); i += 2 {
+		hdr.Add(next.RequestHeader[i], next.RequestHeader[i+1])
 	}
 	r.Header = hdr
 	out := w.Header()
-	for i := 0; i+1 < len(c.next.ResponseHeader); i += 2 {
-		out.Add(c.next.ResponseHeader[i], c.next.ResponseHeader[i+1])
+	for i := 0; i+1 < len(next.ResponseHeader); i += 2 {
+		out.Add(next.ResponseHeader[i], next.ResponseHeader[i+1])
 	}
-	if rw := c.next.RewriteURI; rw != "" {
+	if rw := next.RewriteURI; rw != "" {
 		u, err := url.ParseRequestURI(rw)
 		if err != nil || u.Host != "" || !strings.HasPrefix(u.Path, "/") {
 			h.log.Error("middleware rewrite refused", slog.String("request_id", id), slog.String("rewrite", rw))
@@ -50,7 +57,7 @@ func (h *Host) runMiddleware(w *recorder, r *http.Request, mw *route, id string)
 // middlewareNext receives a middleware's decision to let the request go on.
 func middlewareNext(ctx context.Context, mod api.Module, stack []uint64) {
 	c := callFrom(ctx)
-	if c == nil || !c.middleware || c.headSent || c.nextSet {
+	if c == nil || !(c.middleware || c.withMiddleware) || c.headSent || c.nextSet {
 		result(stack, abi.ErrState)
 		return
 	}

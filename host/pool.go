@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -36,6 +37,9 @@ type pool struct {
 	mu      sync.Mutex
 	live    int
 	retired bool
+
+	calls     atomic.Uint64 // guest calls started
+	discarded atomic.Uint64 // instances closed after a failure or for memory
 }
 
 func newPool(h *Host, r *route, env []string) *pool {
@@ -160,6 +164,9 @@ func (p *pool) put(inst *instance, healthy bool) {
 }
 
 func (p *pool) discard(inst *instance) {
+	if !p.retiredNow() {
+		p.discarded.Add(1)
+	}
 	inst.close()
 	<-p.slots
 	p.mu.Lock()
@@ -195,6 +202,21 @@ func (p *pool) retire() {
 	}
 }
 
+func (p *pool) retiredNow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.retired
+}
+
+// stats reports the pool's instances and counters.
+func (p *pool) stats(pattern string) RouteStats {
+	p.mu.Lock()
+	live := p.live
+	p.mu.Unlock()
+	return RouteStats{Pattern: pattern, Instances: live, Idle: len(p.idle),
+		Calls: p.calls.Load(), Discarded: p.discarded.Load()}
+}
+
 func (p *pool) closeCompiled() {
 	// compileOnce guards p.compiled; a compile still running finishes first.
 	p.compileOnce.Do(func() { p.compileErr = errors.New("route retired") })
@@ -204,7 +226,7 @@ func (p *pool) closeCompiled() {
 }
 
 func (p *pool) newInstance() (*instance, error) {
-	inst := &instance{pool: p, stack: make([]uint64, 1)}
+	inst := &instance{pool: p, stack: make([]uint64, 2)}
 	inst.stdout = &guestOutput{inst: inst, stream: "stdout"}
 	inst.stderr = &guestOutput{inst: inst, stream: "stderr"}
 	cfg := wazero.NewModuleConfig().
@@ -271,8 +293,9 @@ func checkExports(cm wazero.CompiledModule) error {
 		}
 	}
 	h := exports[abi.ExportHandle]
-	if p, r := h.ParamTypes(), h.ResultTypes(); len(p) != 1 || p[0] != api.ValueTypeI32 || len(r) != 1 || r[0] != api.ValueTypeI32 {
-		return fmt.Errorf("export %s has signature %v -> %v, want (i32) -> i32", abi.ExportHandle, p, r)
+	if p, r := h.ParamTypes(), h.ResultTypes(); len(p) != 2 || p[0] != api.ValueTypeI32 || p[1] != api.ValueTypeI32 ||
+		len(r) != 1 || r[0] != api.ValueTypeI32 {
+		return fmt.Errorf("export %s has signature %v -> %v, want (i32, i32) -> i32", abi.ExportHandle, p, r)
 	}
 	return nil
 }

@@ -88,6 +88,9 @@ type Route struct {
 	Size int64 `json:"size"`
 	// Config is the route segment config the file exports.
 	Config SegmentConfig `json:"config"`
+	// Middleware is whether the module has the app's middleware linked in,
+	// so the host can run both in one call (abi.FlagMiddleware).
+	Middleware bool `json:"middleware,omitempty"`
 }
 
 // SegmentConfig is the route segment config, read from the route file's

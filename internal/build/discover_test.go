@@ -1,6 +1,8 @@
 package build
 
 import (
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -189,17 +191,45 @@ func TestAssignIDsUnique(t *testing.T) {
 	}
 }
 
-func TestMainSourceIsValidGo(t *testing.T) {
-	r := &Route{Pattern: "/x", Source: "app/x/route.go", Methods: map[string]HandlerKind{"GET": FuncHandler, "POST": VarHandler}}
-	src := string(mainSource("example.com/m/wasmroute_gen/r_x/route", r))
-	for _, want := range []string{`guest.Handle("GET", http.HandlerFunc(route.GET))`, `guest.Handle("POST", guest.HandlerOf(route.POST))`, "func main() {}"} {
-		if !strings.Contains(src, want) {
-			t.Errorf("generated main lacks %q:\n%s", want, src)
-		}
+func TestMainSource(t *testing.T) {
+	mwFunc := &Route{Middleware: true, Pattern: "middleware", Methods: map[string]HandlerKind{"Middleware": FuncHandler}}
+	mwVar := &Route{Middleware: true, Pattern: "middleware", Methods: map[string]HandlerKind{"Middleware": VarHandler}}
+	mixed := &Route{Pattern: "/x", Source: "app/x/route.go", Methods: map[string]HandlerKind{"GET": FuncHandler, "POST": VarHandler}}
+	onlyVars := &Route{Pattern: "/v", Methods: map[string]HandlerKind{"GET": VarHandler}}
+	tests := []struct {
+		name    string
+		r, mw   *Route
+		want    []string
+		notWant []string
+	}{
+		{"methods", mixed, nil,
+			[]string{`guest.Handle("GET", http.HandlerFunc(route.GET))`, `guest.Handle("POST", guest.HandlerOf(route.POST))`, "func main() {}"},
+			[]string{"HandleMiddleware"}},
+		{"vars only", onlyVars, nil, []string{`guest.Handle("GET", guest.HandlerOf(route.GET))`}, []string{`"net/http"`}},
+		{"route with middleware linked in", onlyVars, mwFunc,
+			[]string{`middleware "m/mw"`, `guest.HandleMiddleware(http.HandlerFunc(middleware.Middleware))`, `"net/http"`}, nil},
+		{"route with a middleware var", onlyVars, mwVar,
+			[]string{`guest.HandleMiddleware(guest.HandlerOf(middleware.Middleware))`}, []string{`"net/http"`}},
+		{"the middleware module", mwFunc, mwFunc,
+			[]string{`guest.HandleMiddleware(http.HandlerFunc(route.Middleware))`}, []string{`"m/mw"`, "guest.Handle("}},
 	}
-	onlyVars := string(mainSource("m/r", &Route{Methods: map[string]HandlerKind{"GET": VarHandler}}))
-	if strings.Contains(onlyVars, `"net/http"`) {
-		t.Errorf("net/http imported without use:\n%s", onlyVars)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := mainSource("m/r", tt.r, "m/mw", tt.mw)
+			if _, err := parser.ParseFile(token.NewFileSet(), "main.go", src, 0); err != nil {
+				t.Fatalf("generated main does not parse: %v\n%s", err, src)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(string(src), want) {
+					t.Errorf("generated main lacks %q:\n%s", want, src)
+				}
+			}
+			for _, bad := range tt.notWant {
+				if strings.Contains(string(src), bad) {
+					t.Errorf("generated main has %q:\n%s", bad, src)
+				}
+			}
+		})
 	}
 }
 

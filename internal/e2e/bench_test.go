@@ -20,6 +20,9 @@ func BenchmarkHost(b *testing.B) {
 		b.Fatal(err)
 	}
 	f := serve(b, faultyDir, host.Options{})
+	if err := f.host.Warm(b.Context()); err != nil {
+		b.Fatal(err)
+	}
 	for _, path := range []string{"/api/noop"} {
 		b.Run(strings.TrimPrefix(path, "/api/"), func(b *testing.B) {
 			b.ReportAllocs()

@@ -64,3 +64,54 @@ func TestMiddlewarePanic(t *testing.T) {
 		t.Fatal("routes outside the matcher stopped working")
 	}
 }
+
+// TestMiddlewareInRoute covers the middleware running inside the route's
+// module (abi.FlagMiddleware): every way it can end, and that the middleware
+// module itself is only called when no route module will be.
+func TestMiddlewareInRoute(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{})
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		want                     string
+	}{
+		{"goes on to the handler", "GET", "/api/mw/a", "", 200, "a seen "},
+		{"answers", "GET", "/api/mw/a?answer=1", "", 418, "middleware answered"},
+		{"rewrites", "GET", "/api/mw/a?rewrite=1", "", 200, "rewritten seen from=/api/mw/a"},
+		{"handler sees the body", "POST", "/api/mw/a", "a body the middleware left", 200, "a body the middleware left"},
+		{"handler panics", "GET", "/api/mw/panic", "", 500, internalError},
+		{"middleware panics", "GET", "/api/mw/a?panic=1", "", 500, internalError},
+		{"still healthy", "GET", "/api/mw/b", "", 200, "b seen "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := s.do(t, tt.method, tt.path, tt.body)
+			if resp.StatusCode != tt.status || body != tt.want {
+				t.Fatalf("%s %s: %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, body, tt.status, tt.want)
+			}
+			if tt.name != "middleware panics" && strings.Join(resp.Header["X-Mw-Response"], ",") != "1" {
+				t.Errorf("X-Mw-Response = %q, want the middleware's one value", resp.Header["X-Mw-Response"])
+			}
+			if resp.Header.Get("X-Route") != "" || resp.Header.Get("X-Middleware-Rewrite") != "" {
+				t.Errorf("leaked headers: %v", resp.Header)
+			}
+		})
+	}
+	if mw := s.host.Stats()[0]; mw.Pattern != "middleware" || mw.Calls != 0 {
+		t.Fatalf("the middleware module ran for requests a route module served: %+v", mw)
+	}
+	// A method the route lacks is answered by the host, so the middleware
+	// module runs first.
+	resp, _ := s.do(t, "PUT", "/api/mw/a", "")
+	if resp.StatusCode != 405 || resp.Header.Get("X-Mw-Response") != "1" {
+		t.Fatalf("405 behind the middleware: %d %v", resp.StatusCode, resp.Header)
+	}
+	if mw := s.host.Stats()[0]; mw.Calls != 1 {
+		t.Fatalf("middleware module calls = %d, want 1", mw.Calls)
+	}
+	for _, want := range []string{"route boom", "middleware boom", "path=/api/mw/a route=/api/mw/[name] status=200"} {
+		if !strings.Contains(s.logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, s.logs)
+		}
+	}
+}
