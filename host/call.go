@@ -25,6 +25,10 @@ var randReader io.Reader = rand.Reader
 type instance struct {
 	pool   *pool
 	mod    api.Module
+	// wasi is the instance's own WASI system when its module uses the
+	// network (see network_unix.go); wasiCtx carries it to host functions.
+	wasi    io.Closer
+	wasiCtx context.Context
 	handle api.Function
 	stack  []uint64
 	cur    *call // the request being served, for guest output
@@ -35,6 +39,9 @@ type instance struct {
 func (i *instance) close() {
 	if i.mod != nil {
 		i.mod.Close(context.Background())
+	}
+	if i.wasi != nil {
+		i.wasi.Close()
 	}
 }
 
@@ -62,6 +69,8 @@ type call struct {
 	next       abi.MiddlewareNext
 	nextSet    bool
 	middleware bool // this call runs the middleware module: no request body
+	// wasiCtx is the instance's WASI system, for modules using the network.
+	wasiCtx context.Context
 	// withMiddleware is set when the route module runs the middleware
 	// itself before the handler (abi.FlagMiddleware).
 	withMiddleware bool
@@ -77,6 +86,11 @@ type callKey struct{}
 func (c *call) Value(key any) any {
 	if key == (callKey{}) {
 		return c
+	}
+	if c.wasiCtx != nil {
+		if v := c.wasiCtx.Value(key); v != nil {
+			return v
+		}
 	}
 	return c.Context.Value(key)
 }
@@ -140,6 +154,7 @@ func (h *Host) invoke(c *call) {
 		return
 	}
 	inst.cur = c
+	c.wasiCtx = inst.wasiCtx
 	p.calls.Add(1)
 	inst.stack[0] = uint64(len(c.headEnc))
 	inst.stack[1] = 0
@@ -227,6 +242,11 @@ func InstantiateImports(ctx context.Context, rt wazero.Runtime) error {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return err
 	}
+	return instantiateHostFunctions(ctx, rt)
+}
+
+// instantiateHostFunctions provides the wasmroute host functions in rt.
+func instantiateHostFunctions(ctx context.Context, rt wazero.Runtime) error {
 	i32 := api.ValueTypeI32
 	b := rt.NewHostModuleBuilder(abi.ImportModule)
 	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {

@@ -77,6 +77,13 @@ type Options struct {
 	// wasmroute.toml. Defaults to os.LookupEnv. A declared secret it does
 	// not know makes New and Reload fail, naming it.
 	LookupSecret func(name string) (string, bool)
+	// AppName names the app in every log line. Defaults to the name of the
+	// app directory (the bundle directory's parent).
+	AppName string
+	// Env overrides the values of variables the app declares in [env], as
+	// deployment platforms let operators do (`wasmroute start --env`). A
+	// name the app does not declare makes New and Reload fail.
+	Env map[string]string
 }
 
 // DefaultBodyLimit is the request body limit when neither the app nor the
@@ -124,6 +131,12 @@ type Host struct {
 	kv    kv.Store
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
+	// rtConfig makes both runtimes: rt, and the network runtime (net) for
+	// modules that use sockets, made on first use.
+	rtConfig wazero.RuntimeConfig
+	netOnce  sync.Once
+	net      *netRuntime
+	netErr   error
 
 	state    atomic.Pointer[state]
 	reloadMu sync.Mutex
@@ -174,7 +187,14 @@ type route struct {
 // them and learn which failed.
 func New(dir string, opts Options) (*Host, error) {
 	opts.setDefaults()
-	h := &Host{dir: dir, opts: opts, log: opts.Logger, kv: opts.KV, warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1))}
+	if opts.AppName == "" {
+		if abs, err := filepath.Abs(dir); err == nil {
+			opts.AppName = filepath.Base(filepath.Dir(abs))
+		}
+	}
+	h := &Host{dir: dir, opts: opts, kv: opts.KV, warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1))}
+	// Every line names the app, so several hosts can share a log.
+	h.log = opts.Logger.With(slog.String("app", opts.AppName))
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(opts.MemoryLimitPages)
@@ -195,6 +215,7 @@ func New(dir string, opts Options) (*Host, error) {
 		cfg = cfg.WithCompilationCache(cache)
 	}
 	ctx := context.Background()
+	h.rtConfig = cfg
 	h.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
 	if err := InstantiateImports(ctx, h.rt); err != nil {
 		h.Close(ctx)
@@ -226,7 +247,11 @@ func (h *Host) Reload() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(h.dir, bundle.ManifestName), err)
 	}
-	env, err := guestEnv(m.App, h.opts.LookupSecret)
+	env, err := guestEnv(m.App, h.opts.Env, h.opts.LookupSecret)
+	if err != nil {
+		return err
+	}
+	allow, err := allowedHosts(m.App.AllowedOutboundHosts, env)
 	if err != nil {
 		return err
 	}
@@ -244,7 +269,7 @@ func (h *Host) Reload() error {
 	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), cors: newCORS(m.App.CORS)}
 	kept := map[*pool]bool{}
 	attach := func(r *route) {
-		p := newPool(h, r, env)
+		p := newPool(h, r, env, allow)
 		if old := reuse[p.key()]; old != nil && !kept[old] {
 			p = old
 		}
@@ -326,9 +351,17 @@ func (h *Host) Close(ctx context.Context) error {
 	h.closed = true
 	h.life.Unlock()
 	h.bg.Wait()
+	if s := h.state.Load(); s != nil {
+		for _, r := range s.all() {
+			r.pool.retire() // closes idle instances and their WASI systems
+		}
+	}
 	var err error
 	if h.rt != nil {
 		err = h.rt.Close(ctx)
+	}
+	if h.net != nil {
+		err = errors.Join(err, h.net.rt.Close(ctx))
 	}
 	if h.cache != nil {
 		err = errors.Join(err, h.cache.Close(ctx))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/host/outbound"
 )
 
 // pool owns one route's compiled module and its initialised instances. At
@@ -26,6 +27,10 @@ type pool struct {
 	module  string // module file, for errors
 	sha     string
 	env     []string // KEY=value, sorted
+	// network is set for modules that import the socket functions; they
+	// run on the network runtime, and may reach what allow names.
+	network bool
+	allow   outbound.Allowlist
 
 	compileOnce sync.Once
 	compiled    wazero.CompiledModule
@@ -42,13 +47,15 @@ type pool struct {
 	discarded atomic.Uint64 // instances closed after a failure or for memory
 }
 
-func newPool(h *Host, r *route, env []string) *pool {
+func newPool(h *Host, r *route, env []string, allow outbound.Allowlist) *pool {
 	return &pool{
 		h:       h,
 		pattern: r.Pattern,
 		module:  r.Module,
 		sha:     r.SHA256,
 		env:     env,
+		network: r.Network,
+		allow:   allow,
 		idle:    make(chan *instance, h.opts.MaxInstances),
 		slots:   make(chan struct{}, h.opts.MaxInstances),
 	}
@@ -57,7 +64,23 @@ func newPool(h *Host, r *route, env []string) *pool {
 // key identifies what a pool's instances are made from: a reload keeps a
 // pool only if its module and environment are unchanged.
 func (p *pool) key() string {
-	return p.sha + "\x00" + strings.Join(p.env, "\x00")
+	allow := make([]string, len(p.allow))
+	for i, a := range p.allow {
+		allow[i] = a.String()
+	}
+	return p.sha + "\x00" + strings.Join(p.env, "\x00") + "\x00" + strings.Join(allow, "\x00")
+}
+
+// runtime is the runtime the pool's module compiles and runs in.
+func (p *pool) runtime() (wazero.Runtime, error) {
+	if !p.network {
+		return p.h.rt, nil
+	}
+	n, err := p.h.network()
+	if err != nil {
+		return nil, err
+	}
+	return n.rt, nil
 }
 
 // compile reads, verifies and compiles the module once; every later call
@@ -81,7 +104,11 @@ func (p *pool) doCompile() (wazero.CompiledModule, error) {
 	if err != nil {
 		return nil, err
 	}
-	cm, err := p.h.rt.CompileModule(context.Background(), bin)
+	rt, err := p.runtime()
+	if err != nil {
+		return nil, fmt.Errorf("route %s: %w", p.pattern, err)
+	}
+	cm, err := rt.CompileModule(context.Background(), bin)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: module %s: %w", p.pattern, p.module, err)
 	}
@@ -244,12 +271,24 @@ func (p *pool) newInstance() (*instance, error) {
 	}
 	var mod api.Module
 	err := p.h.withRuntime(func() (err error) {
-		mod, err = p.h.rt.InstantiateModule(instantiateCtx, p.compiled, cfg)
+		rt, err := p.runtime()
+		if err != nil {
+			return err
+		}
+		ctx := instantiateCtx
+		if p.network {
+			if inst.wasiCtx, err = p.newWASI(inst); err != nil {
+				return err
+			}
+			ctx = InstantiateContext(inst.wasiCtx)
+		}
+		mod, err = rt.InstantiateModule(ctx, p.compiled, cfg)
 		return err
 	})
 	inst.stderr.flush()
 	inst.stdout.flush()
 	if err != nil {
+		inst.close()
 		if errors.Is(err, errClosed) {
 			return nil, err
 		}

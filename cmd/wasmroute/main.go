@@ -42,6 +42,7 @@ type serveFlags struct {
 	envFile      string
 	dataDir      string
 	kvMemory     bool
+	env          map[string]string
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -51,6 +52,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances per route, and so requests one route serves at once (default 4 × GOMAXPROCS)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
+	cmd.Flags().StringToStringVar(&f.env, "env", nil, "override a variable the app declares in [env] (KEY=VALUE; repeatable)")
 	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=value lines with the app's secrets (default: DIR/.env if it exists); the environment wins over it")
 }
 
@@ -96,7 +98,8 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 			return host.Options{}, err
 		}
 	}
-	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup, KV: store}, nil
+	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup, KV: store,
+		Env: f.env}, nil
 }
 
 // secretLookup finds secrets in the environment, then in the env file:

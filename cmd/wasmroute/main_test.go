@@ -33,7 +33,7 @@ func TestBuildAndRoutesPrintTheTable(t *testing.T) {
 		"Route", "Methods", "Size",
 		"/api/users/[id]        GET, PUT, PATCH, DELETE", "app/api/users/[id]/route.go",
 		"/api/health", "app/(internal)/api/health/route.go",
-		"Built 15 routes",
+		"Built 16 routes",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q:\n%s", want, out)

@@ -59,6 +59,10 @@ type AppConfig struct {
 	// CORS, if set, makes the host answer preflight requests and add
 	// Access-Control-* headers for allowed origins.
 	CORS *CORS `json:"cors,omitempty"`
+	// AllowedOutboundHosts lists what guests may connect to: host:port
+	// patterns or URLs (see package outbound). An entry "${NAME}" stands for
+	// the value of the env variable or secret NAME at start.
+	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
 }
 
 // CORS is the app's cross-origin resource sharing policy.
@@ -91,6 +95,10 @@ type Route struct {
 	// Middleware is whether the module has the app's middleware linked in,
 	// so the host can run both in one call (abi.FlagMiddleware).
 	Middleware bool `json:"middleware,omitempty"`
+	// Network is whether the module imports the WasmEdge socket functions
+	// (it uses github.com/stealthrocket/net): the host then gives it a WASI
+	// with sockets, limited to the app's AllowedOutboundHosts.
+	Network bool `json:"network,omitempty"`
 }
 
 // SegmentConfig is the route segment config, read from the route file's

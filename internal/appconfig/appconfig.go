@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/host/outbound"
 )
 
 // FileName is the config file in the app directory.
@@ -43,6 +44,7 @@ type file struct {
 	BodyLimit any                      `toml:"body_limit"`
 	CORS      *corsTable               `toml:"cors"`
 	Routes    map[string]routeOverride `toml:"routes"`
+	Outbound  []string                 `toml:"allowed_outbound_hosts"`
 }
 
 type corsTable struct {
@@ -92,7 +94,7 @@ func Parse(text string) (*Config, error) {
 		for i, k := range undecoded {
 			keys[i] = k.String()
 		}
-		return nil, fmt.Errorf("unknown key %s (known: env, secrets, body_limit, cors.*, routes.\"PATTERN\".body_limit/max_duration)", strings.Join(keys, ", "))
+		return nil, fmt.Errorf("unknown key %s (known: env, secrets, body_limit, allowed_outbound_hosts, cors.*, routes.\"PATTERN\".body_limit/max_duration)", strings.Join(keys, ", "))
 	}
 	cfg := &Config{App: bundle.AppConfig{Env: f.Env, Secrets: f.Secrets}, Routes: map[string]RouteOverride{}}
 	for name := range f.Env {
@@ -112,6 +114,19 @@ func Parse(text string) (*Config, error) {
 		}
 		seen[name] = true
 	}
+	for i, entry := range f.Outbound {
+		if name, ok := strings.CutPrefix(entry, "${"); ok && strings.HasSuffix(name, "}") {
+			name = strings.TrimSuffix(name, "}")
+			if _, inEnv := f.Env[name]; !inEnv && !seen[name] {
+				return nil, fmt.Errorf("allowed_outbound_hosts[%d]: %s is neither in [env] nor in secrets", i, name)
+			}
+			continue
+		}
+		if _, err := outbound.Parse(entry); err != nil {
+			return nil, fmt.Errorf("allowed_outbound_hosts[%d]: %w", i, err)
+		}
+	}
+	cfg.App.AllowedOutboundHosts = f.Outbound
 	if cfg.App.BodyLimit, err = size("body_limit", f.BodyLimit); err != nil {
 		return nil, err
 	}

@@ -12,9 +12,11 @@ func TestParse(t *testing.T) {
 	cfg, err := Parse(`
 secrets = ["API_TOKEN"]
 body_limit = "4.5MB"
+allowed_outbound_hosts = ["api.example.com:443", "${UPSTREAM}", "${API_TOKEN}"]
 
 [env]
 APP_NAME = "example"
+UPSTREAM = "http://127.0.0.1:8787"
 
 [cors]
 allowed_origins = ["https://app.example.com/", "http://localhost:5173"]
@@ -31,9 +33,10 @@ max_duration = 60
 		t.Fatal(err)
 	}
 	want := bundle.AppConfig{
-		Env:       map[string]string{"APP_NAME": "example"},
-		Secrets:   []string{"API_TOKEN"},
-		BodyLimit: 4718592,
+		Env:                  map[string]string{"APP_NAME": "example", "UPSTREAM": "http://127.0.0.1:8787"},
+		AllowedOutboundHosts: []string{"api.example.com:443", "${UPSTREAM}", "${API_TOKEN}"},
+		Secrets:              []string{"API_TOKEN"},
+		BodyLimit:            4718592,
 		CORS: &bundle.CORS{
 			AllowedOrigins: []string{"https://app.example.com", "http://localhost:5173"},
 			AllowedMethods: []string{"GET", "POST"}, AllowedHeaders: []string{"Content-Type", "Authorization"},
@@ -67,6 +70,9 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"star with credentials", "[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true", "cannot be combined"},
 		{"bad method", "[cors]\nallowed_origins = [\"*\"]\nallowed_methods = [\"FETCH\"]", "cors.allowed_methods[0]"},
 		{"toml syntax", "[cors", "toml"},
+		{"outbound without port", `allowed_outbound_hosts = ["example.com"]`, "allowed_outbound_hosts[0]"},
+		{"outbound bad host", `allowed_outbound_hosts = ["a:1", "bad host:1"]`, "allowed_outbound_hosts[1]"},
+		{"outbound unknown variable", `allowed_outbound_hosts = ["${NOPE}"]`, "allowed_outbound_hosts[0]: NOPE is neither"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,6 +144,7 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 			Config:  r.Config,
 			// Every route module links the middleware in (see mainSource).
 			Middleware: hasMiddleware,
+			Network:    usesSockets(bin),
 		})
 	}
 	if err := cfg.Apply(m); err != nil {
@@ -197,7 +198,10 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error
 	}
 	tmp := f.Name()
 	f.Close()
-	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-overlay", overlay,
+	// The getaddrinfo tag makes github.com/stealthrocket/net resolve names
+	// through the host (sock_getaddrinfo), where the allowlist is checked;
+	// Go's own resolver cannot reach DNS from WASI.
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-tags=getaddrinfo", "-overlay", overlay,
 		"-ldflags=-s -w", "-o", tmp, "./"+genDir+"/"+r.ID)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")

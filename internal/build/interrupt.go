@@ -25,10 +25,11 @@ func addInterrupt(bin []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	imported, poll, err := scanImports(secs)
+	imp, err := scanImports(secs)
 	if err != nil {
 		return nil, err
 	}
+	imported, poll := imp.globals, imp.poll
 	if poll < 0 {
 		return nil, fmt.Errorf("module does not import %s.%s (build it with this version of the guest SDK)", abi.ImportModule, abi.FuncPoll)
 	}
@@ -72,13 +73,27 @@ func addInterrupt(bin []byte) ([]byte, error) {
 	return encodeSections(bin, secs), nil
 }
 
-// scanImports counts the globals a module imports (they come first in the
-// global index space) and finds the function index of the poll import, or -1.
-func scanImports(secs []section) (globals uint64, poll int, err error) {
-	poll = -1
+// imports is what the build needs to know of a module's imports.
+type imports struct {
+	globals uint64 // imported globals: they come first in the global index space
+	poll    int    // function index of the poll import, or -1
+	sockets bool   // it imports WasmEdge socket functions (stealthrocket/net)
+}
+
+// wasmEdgeSockets are the socket functions WasmEdge adds to WASI preview 1;
+// sock_accept, sock_recv, sock_send and sock_shutdown are WASI's own.
+var wasmEdgeSockets = map[string]bool{
+	"sock_open": true, "sock_bind": true, "sock_connect": true, "sock_listen": true,
+	"sock_getsockopt": true, "sock_setsockopt": true, "sock_getlocaladdr": true,
+	"sock_getpeeraddr": true, "sock_recv_from": true, "sock_send_to": true, "sock_getaddrinfo": true,
+}
+
+// scanImports reads a module's import section.
+func scanImports(secs []section) (imports, error) {
+	imp := imports{poll: -1}
 	i := findSection(secs, sectionImport)
 	if i < 0 {
-		return 0, poll, nil
+		return imp, nil
 	}
 	r := reader{b: secs[i].body}
 	n := r.u32()
@@ -90,7 +105,10 @@ func scanImports(secs []section) (globals uint64, poll int, err error) {
 		case 0x00: // func
 			r.u32()
 			if module == abi.ImportModule && name == abi.FuncPoll {
-				poll = funcs
+				imp.poll = funcs
+			}
+			if module == "wasi_snapshot_preview1" && wasmEdgeSockets[name] {
+				imp.sockets = true
 			}
 			funcs++
 		case 0x01: // table: reftype, limits
@@ -100,15 +118,26 @@ func scanImports(secs []section) (globals uint64, poll int, err error) {
 			r.limits()
 		case 0x03: // global: valtype, mut
 			r.skip(2)
-			globals++
+			imp.globals++
 		default:
-			return 0, -1, errUnsupported
+			return imports{}, errUnsupported
 		}
 	}
 	if !r.ok() {
-		return 0, -1, errUnsupported
+		return imports{}, errUnsupported
 	}
-	return globals, poll, nil
+	return imp, nil
+}
+
+// usesSockets reports whether a module imports WasmEdge socket functions,
+// so the host must give it a WASI with sockets.
+func usesSockets(bin []byte) bool {
+	secs, err := parseSections(bin)
+	if err != nil {
+		return false
+	}
+	imp, err := scanImports(secs)
+	return err == nil && imp.sockets
 }
 
 // instrumentLoops rewrites a code section, inserting check after the block

@@ -191,7 +191,7 @@ func TestExampleLogsEveryRequestOnce(t *testing.T) {
 	s.do(t, "GET", "/api/missing", "")
 	logs := s.logs.String()
 	for _, want := range []string{
-		`msg=request request_id=`,
+		`msg=request app=api request_id=`,
 		`method=GET path=/api/users/42 route=/api/users/[id] status=200`,
 		`method=GET path=/api/missing route="" status=404`,
 	} {

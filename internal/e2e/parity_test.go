@@ -7,11 +7,13 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/bundle"
 )
 
 func TestRedirectRoute(t *testing.T) {
@@ -210,8 +212,18 @@ func TestAuthWrapperAndSecret(t *testing.T) {
 func TestGuestEnvironment(t *testing.T) {
 	t.Setenv("HOST_ONLY_VARIABLE", "must not leak")
 	s := serve(t, faultyDir, host.Options{})
-	if resp, body := s.do(t, "GET", "/api/env", ""); resp.StatusCode != 200 || body != "FOO=bar\nTOKEN=s3cret" {
-		t.Fatalf("guest environment = %d %q, want FOO and TOKEN only", resp.StatusCode, body)
+	if resp, body := s.do(t, "GET", "/api/env", ""); resp.StatusCode != 200 || body != "FOO=bar\nTOKEN=s3cret\nUPSTREAM=http://127.0.0.1:1" {
+		t.Fatalf("guest environment = %d %q, want FOO, TOKEN and UPSTREAM only", resp.StatusCode, body)
+	}
+	// An operator may override a declared variable, and only a declared one.
+	s = serve(t, faultyDir, host.Options{Env: map[string]string{"FOO": "overridden"}})
+	if _, body := s.do(t, "GET", "/api/env", ""); !strings.HasPrefix(body, "FOO=overridden\n") {
+		t.Fatalf("overridden environment = %q", body)
+	}
+	_, err := host.New(filepath.Join(faultyDir, bundle.DirName), host.Options{Env: map[string]string{"UNDECLARED": "x"},
+		LookupSecret: testSecrets, CacheDir: cacheDir})
+	if err == nil || !strings.Contains(err.Error(), "env UNDECLARED is not declared") {
+		t.Fatalf("undeclared override: %v", err)
 	}
 }
 

@@ -1,0 +1,20 @@
+//go:build !unix
+
+package host
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// netRuntime is not available off Unix: stealthrocket/wasi-go's system is
+// built on Unix sockets.
+type netRuntime struct{ rt wazero.Runtime }
+
+var errNoNetwork = errors.New("routes that use the network need a Unix host")
+
+func (h *Host) network() (*netRuntime, error) { return nil, errNoNetwork }
+
+func (p *pool) newWASI(*instance) (context.Context, error) { return nil, errNoNetwork }
