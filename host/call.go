@@ -23,17 +23,17 @@ var randReader io.Reader = rand.Reader
 
 // instance is one initialised guest module. It serves one request at a time.
 type instance struct {
-	pool   *pool
-	mod    api.Module
+	pool *pool
+	mod  api.Module
 	// wasi is the instance's own WASI system when its module uses the
 	// network (see network_unix.go); wasiCtx carries it to host functions.
 	wasi    io.Closer
 	wasiCtx context.Context
-	handle api.Function
-	stack  []uint64
-	cur    *call // the request being served, for guest output
-	stdout *guestOutput
-	stderr *guestOutput
+	handle  api.Function
+	stack   []uint64
+	cur     *call // the request being served, for guest output
+	stdout  *guestOutput
+	stderr  *guestOutput
 }
 
 func (i *instance) close() {

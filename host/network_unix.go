@@ -262,4 +262,3 @@ func addrString(a wasi.SocketAddress) string {
 	}
 	return a.String()
 }
-
