@@ -272,19 +272,21 @@ func unescape(s string) (string, error) {
 }
 
 // Clean returns the canonical form of an escaped URL path: no trailing slash
-// (except for "/"), no empty, "." or ".." segments. The host redirects a
-// request whose path is not clean to its clean form, as Next.js does for a
-// trailing slash.
+// (except for "/"), no empty, "." or ".." segments. As in the WHATWG URL
+// standard, "%2e" counts as a dot, so "%2e%2e" is a ".." segment. The host
+// redirects a request whose path is not clean to its clean form, as Next.js
+// does for a trailing slash.
 func Clean(p string) string {
 	if p == "" || p[0] != '/' {
 		p = "/" + p
 	}
-	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") && (len(p) == 1 || p[len(p)-1] != '/') {
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") && !strings.Contains(p, "%2") &&
+		(len(p) == 1 || p[len(p)-1] != '/') {
 		return p // fast path: already clean
 	}
 	var out []string
 	for _, seg := range strings.Split(p[1:], "/") {
-		switch seg {
+		switch dots(seg) {
 		case "", ".":
 		case "..":
 			if len(out) > 0 {
@@ -295,4 +297,17 @@ func Clean(p string) string {
 		}
 	}
 	return "/" + strings.Join(out, "/")
+}
+
+// dots returns "." or ".." for a segment that is one or two dots, escaped or
+// not, and the segment itself otherwise.
+func dots(seg string) string {
+	if len(seg) > 6 || !strings.ContainsAny(seg, ".%") {
+		return seg
+	}
+	switch d := strings.ReplaceAll(strings.ReplaceAll(seg, "%2e", "."), "%2E", "."); d {
+	case ".", "..":
+		return d
+	}
+	return seg
 }

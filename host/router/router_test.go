@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -112,6 +113,10 @@ func TestClean(t *testing.T) {
 		{"/../..", "/"},
 		{"/.well-known/x", "/.well-known/x"},
 		{"", "/"},
+		{"/api/%2e%2e/x", "/x"},
+		{"/api/%2E./x/%2e", "/x"},
+		{"/api/.%2e%2e/x", "/api/.%2e%2e/x"},               // three dots is a name
+		{"/api/files/a%2F..%2Fb", "/api/files/a%2F..%2Fb"}, // one segment, data
 	}
 	for _, tt := range tests {
 		if got := Clean(tt.in); got != tt.want {
@@ -125,7 +130,12 @@ func FuzzMatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{"/api/users/42", "/api/files/../../etc/passwd", "/api/files/a%2F..%2Fb", "//x", "/api/docs/ü/€", "/%"} {
+	matcher, err := NewMatcher([]string{"/api/:path*", "/files/:rest+", "/exact"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"/api/users/42", "/api/files/../../etc/passwd", "/api/files/a%2F..%2Fb", "//x",
+		"/api/docs/ü/€", "/%", "/api/files/./a/", "/api/files/a//b", "/api/docs/%2e%2e/x", "/api/files/\\..\\x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, path string) {
@@ -133,12 +143,21 @@ func FuzzMatch(f *testing.F) {
 		if Clean(clean) != clean {
 			t.Fatalf("Clean not idempotent: %q -> %q -> %q", path, clean, Clean(clean))
 		}
+		matcher.Match(clean)
 		route, params, ok := table.Match(clean, nil)
 		if !ok {
 			return
 		}
 		if route < 0 || route >= len(examplePatterns) || len(params)%2 != 0 {
 			t.Fatalf("Match(%q) = %d %q", clean, route, params)
+		}
+		// A path the host routes has no segment that means "here" or "up",
+		// escaped or not: what a catch-all gets may contain "../" only as
+		// the data of one segment ("a%2F..%2Fb" is a name, not a way up).
+		for _, seg := range strings.Split(clean[1:], "/") {
+			if u, err := url.PathUnescape(seg); clean != "/" && (seg == "" || err == nil && (u == "." || u == "..")) {
+				t.Fatalf("Match(%q): segment %q", clean, seg)
+			}
 		}
 	})
 }
