@@ -124,6 +124,9 @@ func ParseAll(entries []string) (Allowlist, error) {
 // AllowsName reports whether a guest may resolve and then connect to
 // name:port. name may be an IP literal.
 func (a Allowlist) AllowsName(name string, port int) bool {
+	if port < 1 || port > 65535 {
+		return false
+	}
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
 	if ip, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 		return a.AllowsAddr(netip.AddrPortFrom(ip, uint16(port)))

@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -92,4 +93,26 @@ func TestAllowsAddr(t *testing.T) {
 	if (Allowlist{}).AllowsName("example.com", 443) || (Allowlist{}).AllowsAddr(netip.MustParseAddrPort("127.0.0.1:80")) {
 		t.Error("an empty allowlist allows something")
 	}
+}
+
+// FuzzParse checks that any entry either fails to parse or gives a pattern
+// that matches consistently: an allowed name:port is allowed again after the
+// case and trailing-dot changes resolvers make.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"api.example.com:443", "*.x.y:*", "https://a.b", "http://[::1]:80/p", "*:1", "${X}", "a:b:c"} {
+		f.Add(s, "api.example.com", 443)
+	}
+	f.Fuzz(func(t *testing.T, entry, name string, port int) {
+		p, err := Parse(entry)
+		if err != nil {
+			return
+		}
+		list := Allowlist{p}
+		if list.AllowsName(name, port) && !list.AllowsName(strings.ToUpper(name)+".", port) && !strings.HasSuffix(name, ".") {
+			t.Fatalf("%q allows %q but not %q", entry, name, strings.ToUpper(name)+".")
+		}
+		if (port < 1 || port > 65535) && list.AllowsName(name, port) {
+			t.Fatalf("%q allows port %d", entry, port)
+		}
+	})
 }
