@@ -63,6 +63,11 @@ type Options struct {
 	// MaxURLLength caps the request target (path and query) in bytes; a
 	// longer one gets 414. Defaults to 16 KiB.
 	MaxURLLength int
+	// MaxHeaderBytes caps the request's header fields (names and values);
+	// a request over it gets 431 {"error":"Request Header Fields Too
+	// Large"}. Defaults to 64 KiB. The http.Server in front should allow
+	// more (net/http's default is 1 MiB), so the host gives the answer.
+	MaxHeaderBytes int
 	// MaxDuration is the wall-clock limit of one request in a guest, for
 	// routes that do not set their own (const MaxDuration, or max_duration
 	// in wasmroute.toml). Past it the guest is stopped and its instance
@@ -120,6 +125,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxURLLength <= 0 {
 		o.MaxURLLength = 16 << 10
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 64 << 10
 	}
 }
 
@@ -437,6 +445,12 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusRequestURITooLong, "URI Too Long")
 		return
 	}
+	if n := headerBytes(r.Header); n > h.opts.MaxHeaderBytes {
+		h.log.Warn("request headers too large", slog.String("request_id", id), slog.Int("bytes", n), slog.Int("limit", h.opts.MaxHeaderBytes))
+		rec.Header().Set("Connection", "close")
+		writeError(rec, http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
+		return
+	}
 	path := r.URL.EscapedPath()
 	if clean := router.Clean(path); clean != path {
 		// Next.js redirects /api/hello/ to /api/hello; unclean paths
@@ -540,6 +554,17 @@ func (h *Host) serveRoute(c *call, rec *recorder, w http.ResponseWriter, r *http
 	c.init(h, rt, id, rec, r)
 	h.invoke(c)
 	return rt.Pattern
+}
+
+// headerBytes is the size of the header fields as sent: "Name: value\r\n".
+func headerBytes(h http.Header) int {
+	n := 0
+	for name, values := range h {
+		for _, v := range values {
+			n += len(name) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // writeError writes the one error shape of the product: {"error": msg}.

@@ -387,14 +387,44 @@ func TestSaturatedRoute(t *testing.T) {
 	}
 }
 
-func TestURLTooLong(t *testing.T) {
+// TestRequestSizeLimits covers the URL (414) and header (431) limits: each
+// answers in the product's error shape with a log line, and a request just
+// under the limit is served.
+func TestRequestSizeLimits(t *testing.T) {
 	s := serve(t, faultyDir, host.Options{MaxURLLength: 100})
-	if resp, body := s.do(t, "GET", "/api/ok?"+strings.Repeat("a", 100), ""); resp.StatusCode != 414 || body != `{"error":"URI Too Long"}` {
-		t.Fatalf("long URL: %d %s", resp.StatusCode, body)
+	tests := []struct {
+		name, path string
+		header     []string
+		status     int
+		body, log  string
+	}{
+		{"long URL", "/api/ok?" + strings.Repeat("a", 100), nil, 414, `{"error":"URI Too Long"}`, `msg="URL too long"`},
+		{"short URL", "/api/ok?a=1", nil, 200, "", ""},
+		{"one huge header", "/api/ok", []string{"X-Big", strings.Repeat("b", 70<<10)}, 431,
+			`{"error":"Request Header Fields Too Large"}`, `msg="request headers too large"`},
+		{"many headers", "/api/ok", manyHeaders(100, 700), 431, `{"error":"Request Header Fields Too Large"}`, "limit=65536"},
+		{"large but allowed headers", "/api/ok", manyHeaders(10, 1000), 200, "", ""},
 	}
-	if resp, _ := s.do(t, "GET", "/api/ok?a=1", ""); resp.StatusCode != 200 {
-		t.Fatal("short URL refused")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := s.do(t, "GET", tt.path, "", tt.header...)
+			if resp.StatusCode != tt.status || (tt.body != "" && body != tt.body) {
+				t.Fatalf("%d %s, want %d %s", resp.StatusCode, body, tt.status, tt.body)
+			}
+			if tt.log != "" && !strings.Contains(s.logs.String(), tt.log) {
+				t.Fatalf("log lacks %q:\n%s", tt.log, s.logs)
+			}
+		})
 	}
+}
+
+// manyHeaders returns n header name/value pairs with values of size bytes.
+func manyHeaders(n, size int) []string {
+	var h []string
+	for i := 0; i < n; i++ {
+		h = append(h, fmt.Sprintf("X-H%d", i), strings.Repeat("v", size))
+	}
+	return h
 }
 
 // TestExitAndMemoryHog checks two more ways a guest can end itself: os.Exit
