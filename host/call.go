@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,6 +70,7 @@ type call struct {
 	next       abi.MiddlewareNext
 	nextSet    bool
 	middleware bool // this call runs the middleware module: no request body
+	refusals   int  // out-of-bounds calls so far (outOfBounds)
 	// wasiCtx is the instance's WASI system, for modules using the network.
 	wasiCtx context.Context
 	// withMiddleware is set when the route module runs the middleware
@@ -295,7 +297,7 @@ func readRequestHead(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	if !mod.Memory().Write(ptr, c.headEnc) {
-		result(stack, abi.ErrInvalid)
+		result(stack, c.outOfBounds(abi.FuncReadRequestHead, ptr, n))
 		return
 	}
 	result(stack, int32(len(c.headEnc)))
@@ -314,7 +316,7 @@ func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	buf, ok := mod.Memory().Read(ptr, n)
 	if !ok {
-		result(stack, abi.ErrInvalid)
+		result(stack, c.outOfBounds(abi.FuncReadBody, ptr, n))
 		return
 	}
 	for tries := 0; ; tries++ {
@@ -354,7 +356,7 @@ func writeResponseHead(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	buf, ok := mod.Memory().Read(ptr, n)
 	if !ok {
-		result(stack, abi.ErrInvalid)
+		result(stack, c.outOfBounds(abi.FuncWriteResponseHead, ptr, n))
 		return
 	}
 	if c.tooLarge {
@@ -386,6 +388,26 @@ func writeResponseHead(ctx context.Context, mod api.Module, stack []uint64) {
 	result(stack, 0)
 }
 
+// maxRefusalLogs caps the refusal lines one request can log, so a guest
+// calling the host wrongly in a loop cannot flood the log.
+const maxRefusalLogs = 16
+
+// outOfBounds logs a host function call whose buffer lies outside the
+// guest's linear memory, and returns the code the guest gets. The host never
+// reads or writes outside that memory: wazero's Memory checks every range.
+func (c *call) outOfBounds(fn string, ptr, n uint32) int32 {
+	c.refusals++
+	switch {
+	case c.refusals < maxRefusalLogs:
+		c.h.log.Warn("guest call refused", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
+			slog.String("function", fn), slog.String("reason", fmt.Sprintf("buffer [%d, +%d) is outside the guest's memory", ptr, n)))
+	case c.refusals == maxRefusalLogs:
+		c.h.log.Warn("guest call refused; further refusals in this request are not logged", slog.String("request_id", c.id),
+			slog.String("route", c.route.Pattern), slog.String("function", fn))
+	}
+	return abi.ErrInvalid
+}
+
 // refuse logs a guest response the host will not pass on.
 func (c *call) refuse(reason string) {
 	c.h.log.Warn("guest response refused", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("reason", reason))
@@ -404,7 +426,7 @@ func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	buf, ok := mod.Memory().Read(ptr, n)
 	if !ok {
-		result(stack, abi.ErrInvalid)
+		result(stack, c.outOfBounds(abi.FuncWriteBody, ptr, n))
 		return
 	}
 	if c.r.Method == http.MethodHead {
@@ -445,6 +467,7 @@ func logLine(ctx context.Context, mod api.Module, stack []uint64) {
 	n = min(n, maxLogLine)
 	buf, ok := mod.Memory().Read(ptr, n)
 	if !ok {
+		c.outOfBounds(abi.FuncLog, ptr, n)
 		return
 	}
 	c.h.log.LogAttrs(c, slog.Level(level), string(buf), slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("source", "guest"))

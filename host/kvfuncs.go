@@ -32,13 +32,16 @@ func kvKey(mod api.Module, ptr, n uint32) (string, int32) {
 
 // kvCall starts a key-value host function: it finds the request and reads
 // the key at stack[0:2]. On failure it has already set the result.
-func kvCall(ctx context.Context, mod api.Module, stack []uint64) (*call, string, bool) {
+func kvCall(ctx context.Context, fn string, mod api.Module, stack []uint64) (*call, string, bool) {
 	c := callFrom(ctx)
 	if c == nil {
 		result(stack, abi.ErrState)
 		return nil, "", false
 	}
 	key, code := kvKey(mod, uint32(stack[0]), uint32(stack[1]))
+	if code == abi.ErrInvalid {
+		code = c.outOfBounds(fn, uint32(stack[0]), uint32(stack[1]))
+	}
 	if code != 0 {
 		result(stack, code)
 		return nil, "", false
@@ -62,7 +65,7 @@ func copyOut(mod api.Module, ptr, capacity uint32, data []byte) int32 {
 }
 
 func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
-	c, key, ok := kvCall(ctx, mod, stack)
+	c, key, ok := kvCall(ctx, abi.FuncKVGet, mod, stack)
 	if !ok {
 		return
 	}
@@ -82,6 +85,9 @@ func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	n := copyOut(mod, uint32(stack[2]), uint32(stack[3]), value)
+	if n == abi.ErrInvalid {
+		n = c.outOfBounds(abi.FuncKVGet, uint32(stack[2]), uint32(stack[3]))
+	}
 	if int(uint32(stack[3])) < len(value) {
 		c.kvStashKey, c.kvStash = key, value
 	} else {
@@ -91,7 +97,7 @@ func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
-	c, key, ok := kvCall(ctx, mod, stack)
+	c, key, ok := kvCall(ctx, abi.FuncKVSet, mod, stack)
 	if !ok {
 		return
 	}
@@ -102,7 +108,7 @@ func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	value, ok := mod.Memory().Read(uint32(stack[2]), n)
 	if !ok {
-		result(stack, abi.ErrInvalid)
+		result(stack, c.outOfBounds(abi.FuncKVSet, uint32(stack[2]), n))
 		return
 	}
 	ttl := time.Duration(int64(stack[4])) * time.Millisecond
@@ -121,7 +127,7 @@ func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
-	c, key, ok := kvCall(ctx, mod, stack)
+	c, key, ok := kvCall(ctx, abi.FuncKVDelete, mod, stack)
 	if !ok {
 		return
 	}
@@ -134,7 +140,7 @@ func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func kvExists(ctx context.Context, mod api.Module, stack []uint64) {
-	c, key, ok := kvCall(ctx, mod, stack)
+	c, key, ok := kvCall(ctx, abi.FuncKVExists, mod, stack)
 	if !ok {
 		return
 	}
@@ -168,5 +174,9 @@ func kvKeys(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, c.kvFailed("keys", err))
 		return
 	}
-	result(stack, copyOut(mod, uint32(stack[2]), uint32(stack[3]), abi.AppendKeys(nil, keys)))
+	n := copyOut(mod, uint32(stack[2]), uint32(stack[3]), abi.AppendKeys(nil, keys))
+	if n == abi.ErrInvalid {
+		n = c.outOfBounds(abi.FuncKVKeys, uint32(stack[2]), uint32(stack[3]))
+	}
+	result(stack, n)
 }

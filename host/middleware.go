@@ -63,7 +63,7 @@ func middlewareNext(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	buf, ok := mod.Memory().Read(uint32(stack[0]), uint32(stack[1]))
 	if !ok {
-		result(stack, abi.ErrInvalid)
+		result(stack, c.outOfBounds(abi.FuncMiddlewareNext, uint32(stack[0]), uint32(stack[1])))
 		return
 	}
 	if err := c.next.Decode(string(buf)); err != nil {
