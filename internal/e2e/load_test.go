@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmroute/wasmroute/host"
+)
+
+// TestHugeResponse checks that a response far larger than any buffer
+// streams through without the host holding it, and that one that never ends
+// is cut at MaxDuration with the instance replaced.
+func TestHugeResponse(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{})
+	if resp, _ := s.do(t, "GET", "/api/huge?mb=0", ""); resp.StatusCode != 200 { // compiles the module
+		t.Fatalf("empty response: %d", resp.StatusCode)
+	}
+	before := heapAfterGC()
+	resp, err := http.Get(s.URL + "/api/huge?mb=256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || n != 256<<20 {
+		t.Fatalf("256 MiB response: %d, %d bytes, %v", resp.StatusCode, n, err)
+	}
+	if grew := int64(heapAfterGC()) - int64(before); grew > 16<<20 {
+		t.Errorf("host heap grew by %d MiB serving 256 MiB", grew>>20)
+	}
+
+	resp, err = http.Get(s.URL + "/api/huge?forever=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err == nil {
+		t.Fatalf("endless response: %d, %d bytes, error %v; want 200 and a cut stream", resp.StatusCode, n, err)
+	}
+	if !strings.Contains(s.logs.String(), `msg="guest exceeded its time limit; instance discarded"`) {
+		t.Fatalf("no log line for the cut stream:\n%s", s.logs)
+	}
+	if resp, body := s.do(t, "GET", "/api/huge?mb=1", ""); resp.StatusCode != 200 || len(body) != 1<<20 {
+		t.Fatalf("after the cut: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
+
+// TestLoadWithFaults hits a healthy route from many clients while every
+// kind of broken guest is hit in parallel. No healthy request may fail or
+// hang; afterwards no instance is busy, none leaked past the limit, and
+// goroutines and memory return to their level.
+func TestLoadWithFaults(t *testing.T) {
+	const maxInstances = 4
+	s := serve(t, faultyDir, host.Options{MemoryLimitPages: 512, MaxInstances: maxInstances})
+	if err := s.host.Warm(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 30 * time.Second} // a hang fails instead of blocking the suite
+	get := func(path string) (int, string, error) {
+		resp, err := client.Get(s.URL + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	// Warm the faulty routes too, then take the baseline.
+	for _, p := range []string{"/api/ok", "/api/panic", "/api/trap"} {
+		get(p)
+	}
+	client.CloseIdleConnections()
+	goroutines, heap, rss := runtime.NumGoroutine(), heapAfterGC(), residentBytes()
+
+	faults := []string{"/api/panic", "/api/panicmid", "/api/trap", "/api/deadlock", "/api/exit", "/api/hog",
+		"/api/mwpanic", "/api/huge?forever=1", "/api/spin"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	healthy := 0
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 60; i++ {
+				status, body, err := get("/api/ok")
+				mu.Lock()
+				if err != nil || status != 200 || !strings.HasPrefix(body, "ok ") {
+					failures = append(failures, fmt.Sprintf("GET /api/ok: %d %q %v", status, body, err))
+				}
+				healthy++
+				mu.Unlock()
+			}
+		}()
+	}
+	for w, path := range faults {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rounds := 6
+			if strings.Contains(path, "spin") || strings.Contains(path, "forever") {
+				rounds = 1 // each holds an instance until MaxDuration
+			}
+			for i := 0; i < rounds; i++ {
+				status, _, err := get(path)
+				if err == nil && status < 500 {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("fault %d %s answered %d", w, path, status))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if healthy != 8*60 {
+		t.Fatalf("%d healthy requests finished, want %d", healthy, 8*60)
+	}
+
+	client.CloseIdleConnections()
+	s.CloseClientConnections()
+	for _, st := range s.host.Stats() {
+		if st.Instances != st.Idle || st.Instances > maxInstances {
+			t.Errorf("route %s: %d instances, %d idle after the load (limit %d)", st.Pattern, st.Instances, st.Idle, maxInstances)
+		}
+		if st.Pattern == "/api/ok" && st.Discarded != 0 {
+			t.Errorf("the healthy route lost %d instances", st.Discarded)
+		}
+		if (st.Pattern == "/api/trap" || st.Pattern == "/api/exit") && st.Discarded == 0 {
+			t.Errorf("route %s kept instances that failed", st.Pattern)
+		}
+	}
+	// Connection goroutines end when their connections close, which the
+	// server sees asynchronously: wait for the count, with a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > goroutines+2 && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > goroutines+2 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after the load, %d before:\n%s", n, goroutines, buf[:runtime.Stack(buf, true)])
+	}
+	heapAfter, rssAfter := heapAfterGC(), residentBytes()
+	t.Logf("Go heap %d -> %d MiB, resident %d -> %d MiB", heap>>20, heapAfter>>20, rss>>20, rssAfter>>20)
+	if heapAfter > heap+32<<20 {
+		t.Errorf("Go heap grew from %d to %d MiB", heap>>20, heapAfter>>20)
+	}
+	// Each route may now have up to maxInstances live instances where it had
+	// one; their memories are the only growth allowed.
+	if limit := rss + uint64(len(s.host.Stats()))*maxInstances*8<<20; rss > 0 && rssAfter > limit {
+		t.Errorf("resident memory grew from %d to %d MiB", rss>>20, rssAfter>>20)
+	}
+}
+
+// heapAfterGC returns the live Go heap after a full collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// residentBytes returns the process's resident memory after the Go heap
+// gave its free pages back, or 0 where /proc does not say.
+func residentBytes() uint64 {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
