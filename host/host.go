@@ -303,7 +303,8 @@ func (h *Host) Reload() error {
 		if next.matcher, err = router.NewMatcher(mw.Matcher); err != nil {
 			return fmt.Errorf("middleware %s: %w", mw.Source, err)
 		}
-		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source, Module: mw.Module, SHA256: mw.SHA256},
+		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source, Module: mw.Module, SHA256: mw.SHA256,
+			Network: mw.Network},
 			maxDuration: h.opts.MaxDuration}
 		attach(next.middleware)
 	}

@@ -43,6 +43,7 @@ type Middleware struct {
 	SHA256  string   `json:"sha256"`
 	Size    int64    `json:"size"`
 	Matcher []string `json:"matcher,omitempty"` // no patterns: every path
+	Network bool     `json:"network,omitempty"` // as Route.Network
 }
 
 // AppConfig is the app-wide part of wasmroute.toml that the host applies.

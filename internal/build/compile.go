@@ -131,7 +131,7 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 		}
 		if r.Middleware {
 			m.Middleware = &bundle.Middleware{Source: r.Source, Module: module, SHA256: bundle.Sum(bin),
-				Size: int64(len(bin)), Matcher: r.Matcher}
+				Size: int64(len(bin)), Matcher: r.Matcher, Network: usesSockets(bin)}
 			continue
 		}
 		m.Routes = append(m.Routes, bundle.Route{
