@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmroute/wasmroute/abi"
 )
@@ -168,7 +169,11 @@ func (h *Host) invoke(c *call) {
 	// client that goes away does not stop it (its writes just fail), so a
 	// disconnect never costs an instance.
 	c.deadline = time.Now().Add(c.route.maxDuration)
-	err = inst.handle.CallWithStack(c, inst.stack)
+	if h.opts.CloseOnContextDone {
+		err = callWithDeadline(c, inst)
+	} else {
+		err = inst.handle.CallWithStack(c, inst.stack)
+	}
 	timedOut := c.timedOut
 	inst.stdout.flush()
 	inst.stderr.flush()
@@ -228,6 +233,23 @@ func (c *call) fail() {
 		c.w.aborted = true
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// callWithDeadline calls the guest with a context that ends at the call's
+// deadline, for Options.CloseOnContextDone. It does not end when the client
+// goes away: a disconnect never costs an instance.
+func callWithDeadline(c *call, inst *instance) error {
+	parent := c.Context
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(parent), c.deadline)
+	c.Context = ctx
+	err := inst.handle.CallWithStack(c, inst.stack)
+	cancel()
+	c.Context = parent
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+		c.timedOut = true
+	}
+	return err
 }
 
 func callFrom(ctx context.Context) *call {

@@ -82,6 +82,12 @@ type Options struct {
 	// wasmroute.toml. Defaults to os.LookupEnv. A declared secret it does
 	// not know makes New and Reload fail, naming it.
 	LookupSecret func(name string) (string, bool)
+	// CloseOnContextDone stops a guest at its time limit through wazero's
+	// context check (wazero.RuntimeConfig.WithCloseOnContextDone) instead
+	// of the countdown `wasmroute build` adds to every loop. It is for
+	// modules built some other way, which lack the countdown; it makes
+	// loop-heavy guests about twice as slow (RATIONALE.md, "Time limits").
+	CloseOnContextDone bool
 	// AppName names the app in every log line. Defaults to the name of the
 	// app directory (the bundle directory's parent).
 	AppName string
@@ -205,7 +211,8 @@ func New(dir string, opts Options) (*Host, error) {
 	h.log = opts.Logger.With(slog.String("app", opts.AppName))
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
 	cfg := wazero.NewRuntimeConfigCompiler().
-		WithMemoryLimitPages(opts.MemoryLimitPages)
+		WithMemoryLimitPages(opts.MemoryLimitPages).
+		WithCloseOnContextDone(opts.CloseOnContextDone)
 	if opts.CacheDir != "off" {
 		cacheDir := opts.CacheDir
 		if cacheDir == "" {

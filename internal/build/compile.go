@@ -32,6 +32,12 @@ type Options struct {
 	Only map[string]bool
 	// Jobs is the number of routes compiled at once. Defaults to GOMAXPROCS.
 	Jobs int
+	// OutDir is where the bundle goes. Defaults to DIR/.wasmroute.
+	OutDir string
+	// NoLoopCheck leaves out the countdown that lets the host stop a guest
+	// at its time limit. Only scripts/bench uses it, to measure what the
+	// countdown costs; such a module can loop forever.
+	NoLoopCheck bool
 }
 
 // Result describes a finished build.
@@ -81,7 +87,10 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := filepath.Join(dir, bundle.DirName)
+	out := opts.OutDir
+	if out == "" {
+		out = filepath.Join(dir, bundle.DirName)
+	}
 	if err := os.MkdirAll(filepath.Join(out, "modules"), 0o755); err != nil {
 		return nil, err
 	}
@@ -114,7 +123,7 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = compileRoute(ctx, dir, out, overlay, r)
+			errs[i] = compileRoute(ctx, dir, out, overlay, r, !opts.NoLoopCheck)
 		}()
 	}
 	wg.Wait()
@@ -188,7 +197,7 @@ func hasModule(prev *bundle.Manifest, out string, r *Route, withMiddleware bool)
 
 // compileRoute builds one route's module into out/modules, replacing the
 // old one only on success.
-func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error {
+func compileRoute(ctx context.Context, dir, out, overlay string, r *Route, loopCheck bool) error {
 	final := filepath.Join(out, moduleFile(r))
 	// A unique temporary name keeps two builds of the same app (dev running
 	// while `wasmroute build` runs, or parallel tests) from colliding.
@@ -220,7 +229,10 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route) error
 	if err != nil {
 		return err
 	}
-	bin, err = addInterrupt(mergeDataSegments(bin))
+	bin = mergeDataSegments(bin)
+	if loopCheck {
+		bin, err = addInterrupt(bin)
+	}
 	if err != nil {
 		os.Remove(tmp)
 		return &Error{Route: r.Source, Output: "adding the time-limit check to the module: " + err.Error()}

@@ -449,3 +449,20 @@ func TestExitAndMemoryHog(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseOnContextDone stops a guest built without the loop countdown, as
+// a module from another toolchain would be, through wazero's context check.
+func TestCloseOnContextDone(t *testing.T) {
+	s := serve(t, plainDir, host.Options{CloseOnContextDone: true})
+	for i := 0; i < 2; i++ {
+		if resp, body := s.do(t, "GET", "/api/spin", ""); resp.StatusCode != 504 || body != `{"error":"Gateway Timeout"}` {
+			t.Fatalf("spinning guest: %d %s", resp.StatusCode, body)
+		}
+		if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("other route: %d %s", resp.StatusCode, body)
+		}
+	}
+	if !strings.Contains(s.logs.String(), `msg="guest exceeded its time limit; instance discarded"`) {
+		t.Fatalf("no log line:\n%s", s.logs)
+	}
+}

@@ -26,6 +26,8 @@ import (
 var (
 	exampleDir = filepath.Join("..", "..", "examples", "api")
 	faultyDir  = filepath.Join("testdata", "faulty")
+	// plainDir is an app built without the loop countdown (NoLoopCheck).
+	plainDir = filepath.Join("testdata", "plain")
 )
 
 // cacheDir is one compilation cache for every host in this test binary.
@@ -37,9 +39,12 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	ctx := context.Background()
-	for _, dir := range []string{exampleDir, faultyDir} {
-		if _, err := build.Build(ctx, dir, build.Options{}); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n", dir, err)
+	for _, app := range []struct {
+		dir  string
+		opts build.Options
+	}{{exampleDir, build.Options{}}, {faultyDir, build.Options{}}, {plainDir, build.Options{NoLoopCheck: true}}} {
+		if _, err := build.Build(ctx, app.dir, app.opts); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n", app.dir, err)
 			return 1
 		}
 	}
