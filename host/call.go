@@ -237,14 +237,13 @@ func (c *call) fail() {
 
 // callWithDeadline calls the guest with a context that ends at the call's
 // deadline, for Options.CloseOnContextDone. It does not end when the client
-// goes away: a disconnect never costs an instance.
+// goes away: a disconnect never costs an instance. wazero watches the context
+// from a goroutine that may outlive the call, so the context is a new one
+// (host functions still find c through it), never c itself, which is reused.
 func callWithDeadline(c *call, inst *instance) error {
-	parent := c.Context
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(parent), c.deadline)
-	c.Context = ctx
-	err := inst.handle.CallWithStack(c, inst.stack)
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(c), c.deadline)
+	err := inst.handle.CallWithStack(ctx, inst.stack)
 	cancel()
-	c.Context = parent
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
 		c.timedOut = true

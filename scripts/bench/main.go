@@ -9,7 +9,9 @@
 // for GET /api/hello, GET /api/users/42 and POST /api/users, and prints req/s,
 // p50 and p99 for both and their ratio. It then prints wazero compile time per
 // module (no cache, and a warm cache in a new process), instance creation
-// time, and process start to first 200 with a warm cache.
+// time, process start to first 200 with a warm cache, and what the time
+// limit costs: the same requests in process with the build's loop countdown,
+// with no limit at all, and with wazero's WithCloseOnContextDone.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,8 +57,9 @@ func main() {
 	duration := flag.Duration("d", 10*time.Second, "load duration per endpoint and server")
 	conns := flag.Int("c", 50, "concurrent connections")
 	app := flag.String("app", "examples/api", "app directory to benchmark")
+	only := flag.String("only", "", `run one part: "load", "modules" or "timelimits" (default: all)`)
 	flag.Parse()
-	if err := run(*app, *duration, *conns); err != nil {
+	if err := run(*app, *duration, *conns, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -71,7 +75,7 @@ var endpoints = []endpoint{
 	{"POST /api/users", "POST", "/api/users", `{"name":"Ada","email":"ada@example.com"}`},
 }
 
-func run(app string, duration time.Duration, conns int) error {
+func run(app string, duration time.Duration, conns int, only string) error {
 	ctx := context.Background()
 	wrk, err := ensureWrk()
 	if err != nil {
@@ -107,7 +111,29 @@ func run(app string, duration time.Duration, conns int) error {
 		return err
 	}
 
-	// Servers.
+	if only == "" || only == "load" {
+		if err := measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache, duration, conns); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "modules" {
+		fmt.Println()
+		if err := measureModules(ctx, bundleDir, cache); err != nil {
+			return err
+		}
+		if err := measureColdStart(wasmrouteBin, app, cache); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "timelimits" {
+		return measureTimeLimits(ctx, app, bundleDir, filepath.Join(work, "plain"), cache)
+	}
+	return nil
+}
+
+// measureLoad runs both servers under wrk, one endpoint at a time, and
+// prints the table.
+func measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache string, duration time.Duration, conns int) error {
 	nativeAddr, wasmAddr := freeAddr(), freeAddr()
 	native, err := startServer(nativeBin, nativeAddr)
 	if err != nil {
@@ -156,14 +182,118 @@ func run(app string, duration time.Duration, conns int) error {
 		fmt.Printf("%-20s %12.0f %12.0f %6.2fx | %9s %9s %9s %9s %5.2fx\n", ep.name, n.rps, w.rps, w.rps/n.rps,
 			fmtDur(n.p50), fmtDur(w.p50), fmtDur(n.p99), fmtDur(w.p99), float64(w.p99)/float64(n.p99))
 	}
-	stop(wasm)
-	stop(native)
+	return nil
+}
 
-	fmt.Println()
-	if err := measureModules(ctx, bundleDir, cache); err != nil {
+// timeLimitPaths are the requests measureTimeLimits times: the benchmark's
+// route, and one that loops over a page of users.
+var timeLimitPaths = []string{"/api/users/42", "/api/users?page=2&limit=10"}
+
+// measureTimeLimits prints the in-process cost of a request under each way
+// of enforcing the time limit, as a ratio to the same request with none.
+// The bundle without the countdown goes to plainDir.
+func measureTimeLimits(ctx context.Context, app, bundleDir, plainDir, cache string) error {
+	if _, err := build.Build(ctx, app, build.Options{OutDir: plainDir, NoLoopCheck: true}); err != nil {
 		return err
 	}
-	return measureColdStart(wasmrouteBin, app, cache)
+	modes := []struct {
+		name   string
+		bundle string
+		opts   host.Options
+	}{
+		{"no time limit", plainDir, host.Options{}},
+		{"loop countdown (default)", bundleDir, host.Options{}},
+		{"WithCloseOnContextDone", plainDir, host.Options{CloseOnContextDone: true}},
+	}
+	hosts := make([]*host.Host, len(modes))
+	for i, m := range modes {
+		m.opts.CacheDir, m.opts.Logger = cache, slog.New(slog.NewTextHandler(io.Discard, nil))
+		m.opts.LookupSecret = func(string) (string, bool) { return "bench", true }
+		h, err := host.New(m.bundle, m.opts)
+		if err != nil {
+			return err
+		}
+		defer h.Close(ctx)
+		if err := h.Warm(ctx); err != nil {
+			return err
+		}
+		hosts[i] = h
+	}
+	fmt.Printf("\nTime limit cost, in process (median of 7 rounds of 300 requests, modes interleaved):\n")
+	fmt.Printf("%-28s", "mode")
+	for _, p := range timeLimitPaths {
+		fmt.Printf(" %26s", "GET "+p)
+	}
+	fmt.Println()
+	var base []time.Duration
+	for i, m := range modes {
+		fmt.Printf("%-28s", m.name)
+		for j, p := range timeLimitPaths {
+			d, err := perRequest(hosts, i, p)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				base = append(base, d)
+			}
+			fmt.Printf(" %17s (%5.2fx)", fmtDur(d), float64(d)/float64(base[j]))
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+// perRequest times path on hosts[i], interleaving rounds on every host so
+// that the machine's drift hits each mode alike, and returns the median of
+// the rounds' mean times.
+func perRequest(hosts []*host.Host, i int, path string) (time.Duration, error) {
+	const rounds, n = 7, 300
+	var means []time.Duration
+	for r := 0; r < rounds; r++ {
+		for k, h := range hosts {
+			start := time.Now()
+			for j := 0; j < n; j++ {
+				w := &discardWriter{header: http.Header{}}
+				h.ServeHTTP(w, (&http.Request{Method: "GET", URL: mustURL(path), RequestURI: path, Proto: "HTTP/1.1",
+					ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Host: "bench", RemoteAddr: "127.0.0.1:1"}).WithContext(context.Background()))
+				if w.status != 200 {
+					return 0, fmt.Errorf("GET %s: status %d", path, w.status)
+				}
+			}
+			if k == i {
+				means = append(means, time.Since(start)/n)
+			}
+		}
+	}
+	sort.Slice(means, func(a, b int) bool { return means[a] < means[b] })
+	return means[rounds/2], nil
+}
+
+// discardWriter is an http.ResponseWriter that keeps only the status.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header { return w.header }
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return len(p), nil
+}
+func (w *discardWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.ParseRequestURI(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
 
 // measureModules prints compile and instantiation times.
