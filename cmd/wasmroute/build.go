@@ -38,6 +38,7 @@ func printBuild(w io.Writer, res *build.Result) {
 	if mw := res.Manifest.Middleware; mw != nil {
 		printMiddleware(w, mw.Source, mw.Matcher, mw.Size)
 	}
+	printNetwork(w, res.Manifest)
 	fmt.Fprintf(w, "\nBuilt %d routes (%d compiled) in %.1fs\n", len(res.Manifest.Routes), len(res.Compiled), res.Duration.Seconds())
 }
 
@@ -73,6 +74,29 @@ func printMiddleware(w io.Writer, source string, matcher []string, size int64) {
 		sizeText = fmt.Sprintf(", %.1f MB", float64(size)/1e6)
 	}
 	fmt.Fprintf(w, "Middleware: %s on %s%s\n", source, on, sizeText)
+}
+
+// printNetwork names the routes that use the network and what they may
+// reach, or warns when they may reach nothing.
+func printNetwork(w io.Writer, m *bundle.Manifest) {
+	var routes []string
+	for _, r := range m.Routes {
+		if r.Network {
+			routes = append(routes, r.Pattern)
+		}
+	}
+	if m.Middleware != nil && m.Middleware.Network {
+		routes = append(routes, "middleware")
+	}
+	if len(routes) == 0 {
+		return
+	}
+	if allow := m.App.AllowedOutboundHosts; len(allow) > 0 {
+		fmt.Fprintf(w, "Network: %s may connect to %s\n", strings.Join(routes, ", "), strings.Join(allow, ", "))
+		return
+	}
+	fmt.Fprintf(w, "warning: %s use the network, but wasmroute.toml has no allowed_outbound_hosts: every connection will be refused\n",
+		strings.Join(routes, ", "))
 }
 
 func joinMethods(ms []string) string {

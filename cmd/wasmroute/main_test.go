@@ -33,6 +33,7 @@ func TestBuildAndRoutesPrintTheTable(t *testing.T) {
 		"Route", "Methods", "Size",
 		"/api/users/[id]        GET, PUT, PATCH, DELETE", "app/api/users/[id]/route.go",
 		"/api/health", "app/(internal)/api/health/route.go",
+		"Network: /api/weather may connect to ${WEATHER_URL}",
 		"Built 16 routes",
 	} {
 		if !strings.Contains(out, want) {
