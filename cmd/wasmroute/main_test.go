@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/wasmroute/wasmroute/host/bundle"
 )
 
 const exampleApp = "../../examples/api"
@@ -131,5 +133,27 @@ func TestStartServesUntilCancelled(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("start returned %v after cancel", err)
+	}
+}
+
+func TestPrintNetwork(t *testing.T) {
+	net := []bundle.Route{{Pattern: "/api/a", Network: true}, {Pattern: "/api/b"}}
+	tests := []struct {
+		name string
+		m    bundle.Manifest
+		want string
+	}{
+		{"no network", bundle.Manifest{Routes: []bundle.Route{{Pattern: "/api/b"}}}, ""},
+		{"allowed", bundle.Manifest{Routes: net, App: bundle.AppConfig{AllowedOutboundHosts: []string{"a.com:443"}}},
+			"Network: /api/a may connect to a.com:443\n"},
+		{"nothing allowed", bundle.Manifest{Routes: net, Middleware: &bundle.Middleware{Network: true}},
+			"warning: /api/a, middleware use the network, but wasmroute.toml has no allowed_outbound_hosts: every connection will be refused\n"},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		printNetwork(&b, &tt.m)
+		if b.String() != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, b.String(), tt.want)
+		}
 	}
 }
