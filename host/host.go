@@ -33,7 +33,9 @@ import (
 	"github.com/wasmroute/wasmroute/host/router"
 )
 
-// Options configure a Host. The zero value is ready to use.
+// Options configure a Host. The zero value is ready to use. The limits here
+// are defaults: an app's wasmroute.toml, and a route's own config, override
+// them, except that no instance's memory can exceed MemoryLimitPages.
 type Options struct {
 	// Logger receives one line per request, guest output, and errors.
 	// Defaults to slog.Default().
@@ -42,14 +44,16 @@ type Options struct {
 	// wasmroute/wazero under os.UserCacheDir. "off" disables the cache.
 	CacheDir string
 	// MaxInstances caps the instances of one route, and so the requests one
-	// route serves at once. Defaults to 4 × GOMAXPROCS.
+	// route serves at once (max_instances in wasmroute.toml). Defaults to
+	// 4 × GOMAXPROCS.
 	MaxInstances int
 	// RecycleMemory retires an instance whose linear memory has grown past
 	// this many bytes, since Go guests never give memory back. Defaults to
 	// 64 MiB.
 	RecycleMemory uint32
-	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
-	// Defaults to 2048 (128 MiB).
+	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages:
+	// the default, and the most memory_limit in wasmroute.toml can give.
+	// A guest that needs more traps (500). Defaults to 2048 (128 MiB).
 	MemoryLimitPages uint32
 	// BodyLimit caps request bodies, in bytes, for apps and routes that do
 	// not set their own (body_limit in wasmroute.toml, const BodyLimit in a
@@ -61,16 +65,18 @@ type Options struct {
 	// Retry-After. Defaults to 5 seconds.
 	QueueTimeout time.Duration
 	// MaxURLLength caps the request target (path and query) in bytes; a
-	// longer one gets 414. Defaults to 16 KiB.
+	// longer one gets 414 (max_url_length in wasmroute.toml). Defaults to
+	// 16 KiB.
 	MaxURLLength int
 	// MaxHeaderBytes caps the request's header fields (names and values);
 	// a request over it gets 431 {"error":"Request Header Fields Too
-	// Large"}. Defaults to 64 KiB. The http.Server in front should allow
+	// Large"} (max_header_size in wasmroute.toml). Defaults to 64 KiB. The
+	// http.Server in front should allow
 	// more (net/http's default is 1 MiB), so the host gives the answer.
 	MaxHeaderBytes int
 	// MaxDuration is the wall-clock limit of one request in a guest, for
-	// routes that do not set their own (const MaxDuration, or max_duration
-	// in wasmroute.toml). Past it the guest is stopped and its instance
+	// apps and routes that do not set their own (max_duration in
+	// wasmroute.toml, const MaxDuration in a route file). Past it the guest is stopped and its instance
 	// discarded; the client gets 504 {"error":"Gateway Timeout"}, or a cut
 	// stream if the response had started. Defaults to 30 seconds.
 	MaxDuration time.Duration
@@ -174,6 +180,8 @@ type state struct {
 	cors       *cors           // nil: the app has no CORS policy
 	middleware *route          // nil: the app has no middleware
 	matcher    *router.Matcher // paths the middleware runs for
+	// The app's request limits, checked before routing.
+	maxURLLength, maxHeaderBytes int
 }
 
 // all returns the routes and the middleware: everything with a pool.
@@ -188,11 +196,37 @@ func (s *state) all() []*route {
 // route is one entry of the route table with the pool that serves it.
 type route struct {
 	bundle.Route
-	methods     methodSet
-	allow       string
-	bodyLimit   int64
-	maxDuration time.Duration
-	pool        *pool
+	methods      methodSet
+	allow        string
+	bodyLimit    int64
+	maxDuration  time.Duration
+	memoryLimit  uint64 // bytes; 0: the runtime's MemoryLimitPages
+	maxInstances int
+	pool         *pool
+}
+
+// limits fills in r's limits: the route's own config, else the app's, else
+// the host's defaults. A memory limit above the runtime's is the runtime's.
+func (r *route) limits(app bundle.AppConfig, o *Options) {
+	r.bodyLimit = firstPositive(r.Config.BodyLimit, app.BodyLimit, o.BodyLimit)
+	r.maxDuration = time.Duration(firstPositive(r.Config.MaxDuration, app.MaxDuration)) * time.Second
+	if r.maxDuration == 0 {
+		r.maxDuration = o.MaxDuration
+	}
+	r.maxInstances = firstPositive(r.Config.MaxInstances, app.MaxInstances, o.MaxInstances)
+	if mem := uint64(firstPositive(r.Config.MemoryLimit, app.MemoryLimit)); mem > 0 && mem < uint64(o.MemoryLimitPages)*65536 {
+		r.memoryLimit = mem
+	}
+}
+
+// firstPositive returns the first of vs above zero, or zero.
+func firstPositive[T int | int64](vs ...T) T {
+	for _, v := range vs {
+		if v > 0 {
+			return v
+		}
+	}
+	return 0
 }
 
 // New loads the bundle in dir (an app's .wasmroute directory) and returns a
@@ -270,10 +304,6 @@ func (h *Host) Reload() error {
 	if err != nil {
 		return err
 	}
-	appLimit := h.opts.BodyLimit
-	if m.App.BodyLimit > 0 {
-		appLimit = m.App.BodyLimit
-	}
 	old := h.state.Load()
 	reuse := map[string]*pool{} // by module sha256 and environment
 	if old != nil {
@@ -281,7 +311,9 @@ func (h *Host) Reload() error {
 			reuse[r.pool.key()] = r.pool
 		}
 	}
-	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), cors: newCORS(m.App.CORS)}
+	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), cors: newCORS(m.App.CORS),
+		maxURLLength:   int(firstPositive(m.App.MaxURLLength, int64(h.opts.MaxURLLength))),
+		maxHeaderBytes: int(firstPositive(m.App.MaxHeaderBytes, int64(h.opts.MaxHeaderBytes)))}
 	kept := map[*pool]bool{}
 	attach := func(r *route) {
 		p := newPool(h, r, env, allow)
@@ -296,13 +328,8 @@ func (h *Host) Reload() error {
 		if err != nil {
 			return fmt.Errorf("route %s: %w", br.Pattern, err)
 		}
-		r := &route{Route: br, methods: ms, allow: ms.allow(), bodyLimit: appLimit, maxDuration: h.opts.MaxDuration}
-		if br.Config.BodyLimit > 0 {
-			r.bodyLimit = br.Config.BodyLimit
-		}
-		if br.Config.MaxDuration > 0 {
-			r.maxDuration = time.Duration(br.Config.MaxDuration) * time.Second
-		}
+		r := &route{Route: br, methods: ms, allow: ms.allow()}
+		r.limits(m.App, &h.opts)
 		attach(r)
 		next.routes[i] = r
 	}
@@ -311,8 +338,8 @@ func (h *Host) Reload() error {
 			return fmt.Errorf("middleware %s: %w", mw.Source, err)
 		}
 		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source, Module: mw.Module, SHA256: mw.SHA256,
-			Network: mw.Network},
-			maxDuration: h.opts.MaxDuration}
+			Network: mw.Network}}
+		next.middleware.limits(m.App, &h.opts)
 		attach(next.middleware)
 	}
 	h.state.Store(next)
@@ -448,13 +475,14 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	if len(r.RequestURI) > h.opts.MaxURLLength {
-		h.log.Warn("URL too long", slog.String("request_id", id), slog.Int("length", len(r.RequestURI)), slog.Int("limit", h.opts.MaxURLLength))
+	s := h.state.Load()
+	if len(r.RequestURI) > s.maxURLLength {
+		h.log.Warn("URL too long", slog.String("request_id", id), slog.Int("length", len(r.RequestURI)), slog.Int("limit", s.maxURLLength))
 		writeError(rec, http.StatusRequestURITooLong, "URI Too Long")
 		return
 	}
-	if n := headerBytes(r.Header); n > h.opts.MaxHeaderBytes {
-		h.log.Warn("request headers too large", slog.String("request_id", id), slog.Int("bytes", n), slog.Int("limit", h.opts.MaxHeaderBytes))
+	if n := headerBytes(r.Header); n > s.maxHeaderBytes {
+		h.log.Warn("request headers too large", slog.String("request_id", id), slog.Int("bytes", n), slog.Int("limit", s.maxHeaderBytes))
 		rec.Header().Set("Connection", "close")
 		writeError(rec, http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
 		return
@@ -477,7 +505,6 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// it first. r.Body is read when this runs: serveRoute wraps it.
 		defer func() { r.Body.Close() }()
 	}
-	s := h.state.Load()
 	if s.middleware != nil && s.matcher.Match(path) {
 		if rt := s.inlineMiddleware(path, r); rt != nil {
 			// The route's module runs the middleware and the handler in one

@@ -3,19 +3,24 @@
 package host
 
 import (
+	"context"
 	"syscall"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
 
 // mmapAllocator backs each instance's linear memory with one private
-// anonymous mapping of the memory's maximum size. Growing the memory is then
-// a bounds change rather than a copy (the Go runtime grows memory several
-// times while a guest initialises), untouched pages cost nothing, and closing
-// an instance returns its memory to the system at once.
-type mmapAllocator struct{}
+// anonymous mapping of the memory's maximum size (or limit, when smaller).
+// Growing the memory is then a bounds change rather than a copy (the Go
+// runtime grows memory several times while a guest initialises), untouched
+// pages cost nothing, and closing an instance returns its memory to the
+// system at once. Growing past limit fails, and the guest traps.
+type mmapAllocator struct{ limit uint64 }
 
-func (mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
+func (a mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
+	if a.limit > 0 && a.limit < max {
+		max = a.limit
+	}
 	if max == 0 || max > 1<<32 {
 		return nil
 	}
@@ -43,5 +48,8 @@ func (m *mmapMemory) Free() {
 	}
 }
 
-// memoryAllocator is the allocator instances use, or nil for wazero's own.
-var memoryAllocator experimental.MemoryAllocator = mmapAllocator{}
+// memoryContext returns ctx carrying the allocator for instances whose
+// linear memory may grow to limit bytes (0: the runtime's limit).
+func memoryContext(ctx context.Context, limit uint64) context.Context {
+	return experimental.WithMemoryAllocator(ctx, mmapAllocator{limit: limit})
+}

@@ -2,7 +2,45 @@
 
 package host
 
-import "github.com/tetratelabs/wazero/experimental"
+import (
+	"context"
 
-// memoryAllocator is nil outside Linux: wazero's own allocator is used.
-var memoryAllocator experimental.MemoryAllocator
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// sliceAllocator keeps linear memory in a Go slice, like wazero's own
+// allocator, but refuses to grow it past limit: the guest then traps.
+type sliceAllocator struct{ limit uint64 }
+
+func (a sliceAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
+	if a.limit > 0 && a.limit < max {
+		max = a.limit
+	}
+	return &sliceMemory{max: max, buf: make([]byte, 0, min(capacity, max))}
+}
+
+type sliceMemory struct {
+	max uint64
+	buf []byte
+}
+
+func (m *sliceMemory) Reallocate(size uint64) []byte {
+	if size > m.max {
+		return nil
+	}
+	if size > uint64(cap(m.buf)) {
+		grown := make([]byte, size, min(max(size, 2*uint64(cap(m.buf))), m.max))
+		copy(grown, m.buf)
+		m.buf = grown
+	}
+	m.buf = m.buf[:size]
+	return m.buf
+}
+
+func (m *sliceMemory) Free() { m.buf = nil }
+
+// memoryContext returns ctx carrying the allocator for instances whose
+// linear memory may grow to limit bytes (0: the runtime's limit).
+func memoryContext(ctx context.Context, limit uint64) context.Context {
+	return experimental.WithMemoryAllocator(ctx, sliceAllocator{limit: limit})
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/host/bundle"
@@ -20,7 +19,7 @@ import (
 )
 
 // pool owns one route's compiled module and its initialised instances. At
-// most h.opts.MaxInstances instances exist at once; idle ones wait in idle.
+// most the route's maxInstances instances exist at once; idle ones wait in idle.
 type pool struct {
 	h       *Host
 	pattern string
@@ -31,6 +30,9 @@ type pool struct {
 	// run on the network runtime, and may reach what allow names.
 	network bool
 	allow   outbound.Allowlist
+	// memoryLimit caps each instance's linear memory in bytes (0: the
+	// runtime's MemoryLimitPages).
+	memoryLimit uint64
 
 	compileOnce sync.Once
 	compiled    wazero.CompiledModule
@@ -49,15 +51,16 @@ type pool struct {
 
 func newPool(h *Host, r *route, env []string, allow outbound.Allowlist) *pool {
 	return &pool{
-		h:       h,
-		pattern: r.Pattern,
-		module:  r.Module,
-		sha:     r.SHA256,
-		env:     env,
-		network: r.Network,
-		allow:   allow,
-		idle:    make(chan *instance, h.opts.MaxInstances),
-		slots:   make(chan struct{}, h.opts.MaxInstances),
+		memoryLimit: r.memoryLimit,
+		h:           h,
+		pattern:     r.Pattern,
+		module:      r.Module,
+		sha:         r.SHA256,
+		env:         env,
+		network:     r.Network,
+		allow:       allow,
+		idle:        make(chan *instance, r.maxInstances),
+		slots:       make(chan struct{}, r.maxInstances),
 	}
 }
 
@@ -68,7 +71,8 @@ func (p *pool) key() string {
 	for i, a := range p.allow {
 		allow[i] = a.String()
 	}
-	return p.sha + "\x00" + strings.Join(p.env, "\x00") + "\x00" + strings.Join(allow, "\x00")
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%d/%d", p.sha, strings.Join(p.env, "\x00"), strings.Join(allow, "\x00"),
+		p.memoryLimit, cap(p.slots))
 }
 
 // runtime is the runtime the pool's module compiles and runs in.
@@ -275,13 +279,14 @@ func (p *pool) newInstance() (*instance, error) {
 		if err != nil {
 			return err
 		}
-		ctx := instantiateCtx
+		ctx := context.Background()
 		if p.network {
 			if inst.wasiCtx, err = p.newWASI(inst); err != nil {
 				return err
 			}
-			ctx = InstantiateContext(inst.wasiCtx)
+			ctx = inst.wasiCtx
 		}
+		ctx = memoryContext(ctx, p.memoryLimit)
 		mod, err = rt.InstantiateModule(ctx, p.compiled, cfg)
 		return err
 	})
@@ -302,16 +307,13 @@ func (p *pool) newInstance() (*instance, error) {
 	return inst, nil
 }
 
-// instantiateCtx carries the linear memory allocator into wazero.
-var instantiateCtx = InstantiateContext(context.Background())
-
 // InstantiateContext returns ctx carrying the linear memory allocator the host
 // gives every instance (on Linux, one lazily committed mapping per instance,
 // so growing memory never copies). Tools that instantiate guest modules
 // themselves pass it to wazero's InstantiateModule to create instances the way
 // the host does.
 func InstantiateContext(ctx context.Context) context.Context {
-	return experimental.WithMemoryAllocator(ctx, memoryAllocator)
+	return memoryContext(ctx, 0)
 }
 
 // checkExports refuses modules that do not speak this host's ABI version.

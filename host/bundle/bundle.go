@@ -60,6 +60,13 @@ type AppConfig struct {
 	// CORS, if set, makes the host answer preflight requests and add
 	// Access-Control-* headers for allowed origins.
 	CORS *CORS `json:"cors,omitempty"`
+	// Limits for every route, unless a route sets its own; zero means the
+	// host's default. MaxDuration is in seconds; the sizes are in bytes.
+	MaxDuration    int   `json:"maxDuration,omitempty"`
+	MemoryLimit    int64 `json:"memoryLimit,omitempty"`
+	MaxInstances   int   `json:"maxInstances,omitempty"`
+	MaxURLLength   int64 `json:"maxUrlLength,omitempty"`
+	MaxHeaderBytes int64 `json:"maxHeaderBytes,omitempty"`
 	// AllowedOutboundHosts lists what guests may connect to: host:port
 	// patterns or URLs (see package outbound). An entry "${NAME}" stands for
 	// the value of the env variable or secret NAME at start.
@@ -113,6 +120,11 @@ type SegmentConfig struct {
 	Revalidate int `json:"revalidate,omitempty"`
 	// BodyLimit is the request body limit in bytes.
 	BodyLimit int64 `json:"bodyLimit,omitempty"`
+	// MemoryLimit caps each instance's linear memory, in bytes.
+	MemoryLimit int64 `json:"memoryLimit,omitempty"`
+	// MaxInstances caps the route's instances, and so the requests it
+	// serves at once.
+	MaxInstances int `json:"maxInstances,omitempty"`
 }
 
 // Load reads and validates the manifest of the bundle in dir.

@@ -33,8 +33,10 @@ type Config struct {
 
 // RouteOverride is a [routes."PATTERN"] table.
 type RouteOverride struct {
-	BodyLimit   int64
-	MaxDuration int
+	BodyLimit    int64
+	MaxDuration  int
+	MemoryLimit  int64
+	MaxInstances int
 }
 
 // file mirrors the TOML layout.
@@ -45,6 +47,34 @@ type file struct {
 	CORS      *corsTable               `toml:"cors"`
 	Routes    map[string]routeOverride `toml:"routes"`
 	Outbound  []string                 `toml:"allowed_outbound_hosts"`
+	limitKeys
+	MaxURLLength  any `toml:"max_url_length"`
+	MaxHeaderSize any `toml:"max_header_size"`
+}
+
+// limitKeys are the limits an app sets for all its routes and a route for
+// itself.
+type limitKeys struct {
+	MaxDuration  int `toml:"max_duration"`
+	MemoryLimit  any `toml:"memory_limit"`
+	MaxInstances int `toml:"max_instances"`
+}
+
+// parsed checks the limits; key prefixes the names in errors.
+func (l limitKeys) parsed(key string) (maxDuration int, memory int64, instances int, err error) {
+	if l.MaxDuration < 0 {
+		return 0, 0, 0, fmt.Errorf("%smax_duration: must be a non-negative number of seconds", key)
+	}
+	if l.MaxInstances < 0 {
+		return 0, 0, 0, fmt.Errorf("%smax_instances: must be a non-negative number", key)
+	}
+	if memory, err = size(key+"memory_limit", l.MemoryLimit); err != nil {
+		return 0, 0, 0, err
+	}
+	if memory != 0 && (memory < 1<<20 || memory > 4<<30) {
+		return 0, 0, 0, fmt.Errorf("%smemory_limit: must be between 1MB and 4GB", key)
+	}
+	return l.MaxDuration, memory, l.MaxInstances, nil
 }
 
 type corsTable struct {
@@ -57,8 +87,8 @@ type corsTable struct {
 }
 
 type routeOverride struct {
-	BodyLimit   any `toml:"body_limit"`
-	MaxDuration int `toml:"max_duration"`
+	BodyLimit any `toml:"body_limit"`
+	limitKeys
 }
 
 // Load reads dir/wasmroute.toml. A missing file is an empty config.
@@ -135,16 +165,27 @@ func Parse(text string) (*Config, error) {
 			return nil, err
 		}
 	}
+	app := &cfg.App
+	if app.MaxDuration, app.MemoryLimit, app.MaxInstances, err = f.limitKeys.parsed(""); err != nil {
+		return nil, err
+	}
+	if app.MaxURLLength, err = size("max_url_length", f.MaxURLLength); err != nil {
+		return nil, err
+	}
+	if app.MaxHeaderBytes, err = size("max_header_size", f.MaxHeaderSize); err != nil {
+		return nil, err
+	}
 	for pattern, o := range f.Routes {
 		key := fmt.Sprintf("routes.%q", pattern)
 		limit, err := size(key+".body_limit", o.BodyLimit)
 		if err != nil {
 			return nil, err
 		}
-		if o.MaxDuration < 0 {
-			return nil, fmt.Errorf("%s.max_duration: must be a non-negative number of seconds", key)
+		ro := RouteOverride{BodyLimit: limit}
+		if ro.MaxDuration, ro.MemoryLimit, ro.MaxInstances, err = o.limitKeys.parsed(key + "."); err != nil {
+			return nil, err
 		}
-		cfg.Routes[pattern] = RouteOverride{BodyLimit: limit, MaxDuration: o.MaxDuration}
+		cfg.Routes[pattern] = ro
 	}
 	return cfg, nil
 }
@@ -263,6 +304,12 @@ func (c *Config) Apply(m *bundle.Manifest) error {
 		}
 		if o.MaxDuration > 0 {
 			m.Routes[i].Config.MaxDuration = o.MaxDuration
+		}
+		if o.MemoryLimit > 0 {
+			m.Routes[i].Config.MemoryLimit = o.MemoryLimit
+		}
+		if o.MaxInstances > 0 {
+			m.Routes[i].Config.MaxInstances = o.MaxInstances
 		}
 	}
 	return nil

@@ -13,6 +13,11 @@ func TestParse(t *testing.T) {
 secrets = ["API_TOKEN"]
 body_limit = "4.5MB"
 allowed_outbound_hosts = ["api.example.com:443", "${UPSTREAM}", "${API_TOKEN}"]
+max_duration = 20
+memory_limit = "64MB"
+max_instances = 6
+max_url_length = "8KB"
+max_header_size = 32768
 
 [env]
 APP_NAME = "example"
@@ -28,6 +33,8 @@ max_age = 600
 [routes."/api/upload"]
 body_limit = 10485760
 max_duration = 60
+memory_limit = "256MB"
+max_instances = 2
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +42,9 @@ max_duration = 60
 	want := bundle.AppConfig{
 		Env:                  map[string]string{"APP_NAME": "example", "UPSTREAM": "http://127.0.0.1:8787"},
 		AllowedOutboundHosts: []string{"api.example.com:443", "${UPSTREAM}", "${API_TOKEN}"},
-		Secrets:              []string{"API_TOKEN"},
-		BodyLimit:            4718592,
+		MaxDuration:          20, MemoryLimit: 64 << 20, MaxInstances: 6, MaxURLLength: 8 << 10, MaxHeaderBytes: 32768,
+		Secrets:   []string{"API_TOKEN"},
+		BodyLimit: 4718592,
 		CORS: &bundle.CORS{
 			AllowedOrigins: []string{"https://app.example.com", "http://localhost:5173"},
 			AllowedMethods: []string{"GET", "POST"}, AllowedHeaders: []string{"Content-Type", "Authorization"},
@@ -46,7 +54,7 @@ max_duration = 60
 	if !reflect.DeepEqual(cfg.App, want) {
 		t.Fatalf("app config:\n got %+v\nwant %+v", cfg.App, want)
 	}
-	if o := cfg.Routes["/api/upload"]; o.BodyLimit != 10<<20 || o.MaxDuration != 60 {
+	if o := cfg.Routes["/api/upload"]; o != (RouteOverride{BodyLimit: 10 << 20, MaxDuration: 60, MemoryLimit: 256 << 20, MaxInstances: 2}) {
 		t.Fatalf("route override %+v", o)
 	}
 }
@@ -70,6 +78,12 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"star with credentials", "[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true", "cannot be combined"},
 		{"bad method", "[cors]\nallowed_origins = [\"*\"]\nallowed_methods = [\"FETCH\"]", "cors.allowed_methods[0]"},
 		{"toml syntax", "[cors", "toml"},
+		{"negative app duration", "max_duration = -5", "max_duration: must be"},
+		{"tiny memory", `memory_limit = "10KB"`, "memory_limit: must be between"},
+		{"route memory", "[routes.\"/x\"]\nmemory_limit = \"lots\"", `routes."/x".memory_limit`},
+		{"negative instances", "[routes.\"/x\"]\nmax_instances = -1", `routes."/x".max_instances`},
+		{"bad url length", `max_url_length = "long"`, "max_url_length"},
+		{"bad header size", `max_header_size = 0`, "max_header_size: must be positive"},
 		{"outbound without port", `allowed_outbound_hosts = ["example.com"]`, "allowed_outbound_hosts[0]"},
 		{"outbound bad host", `allowed_outbound_hosts = ["a:1", "bad host:1"]`, "allowed_outbound_hosts[1]"},
 		{"outbound unknown variable", `allowed_outbound_hosts = ["${NOPE}"]`, "allowed_outbound_hosts[0]: NOPE is neither"},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -360,7 +361,8 @@ func TestMaxDuration(t *testing.T) {
 // the next request waits QueueTimeout, then gets 503 with Retry-After; other
 // routes are unaffected and the held request completes.
 func TestSaturatedRoute(t *testing.T) {
-	s := serve(t, faultyDir, host.Options{MaxInstances: 1, QueueTimeout: 200 * time.Millisecond})
+	// The hold route has max_instances = 1 in wasmroute.toml.
+	s := serve(t, faultyDir, host.Options{QueueTimeout: 200 * time.Millisecond})
 	pr, pw := io.Pipe()
 	held, err := http.Post(s.URL+"/api/hold", "text/plain", pr)
 	if err != nil {
@@ -431,7 +433,7 @@ func manyHeaders(n, size int) []string {
 // and allocating past the instance's memory limit. Each is a 500 with a log
 // line; the instance is replaced and other routes keep serving.
 func TestExitAndMemoryHog(t *testing.T) {
-	s := serve(t, faultyDir, host.Options{MemoryLimitPages: 512}) // 32 MiB
+	s := serve(t, faultyDir, host.Options{}) // the hog route has memory_limit = "32MB"
 	for _, path := range []string{"/api/exit", "/api/hog"} {
 		for i := 0; i < 2; i++ {
 			if resp, body := s.do(t, "GET", path, ""); resp.StatusCode != 500 || body != internalError {
@@ -447,6 +449,14 @@ func TestExitAndMemoryHog(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
 		}
+	}
+	// The route's own 32 MB limit stopped it, not the host's 128 MiB.
+	m := regexp.MustCompile(`out of memory: cannot allocate \d+-byte block \((\d+) in use\)`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no out-of-memory report from the guest:\n%s", logs)
+	}
+	if inUse, _ := strconv.Atoi(m[1]); inUse > 32<<20 {
+		t.Fatalf("the hog had %d MiB in use, past its 32 MB limit", inUse>>20)
 	}
 }
 
@@ -464,5 +474,26 @@ func TestCloseOnContextDone(t *testing.T) {
 	}
 	if !strings.Contains(s.logs.String(), `msg="guest exceeded its time limit; instance discarded"`) {
 		t.Fatalf("no log line:\n%s", s.logs)
+	}
+}
+
+// TestAppLimits checks limits an app sets in wasmroute.toml for all its
+// routes: URL length and header size (max_duration is TestCloseOnContextDone's).
+func TestAppLimits(t *testing.T) {
+	s := serve(t, plainDir, host.Options{})
+	tests := []struct {
+		name, path string
+		header     []string
+		status     int
+	}{
+		{"URL within 1KB", "/api/ok?" + strings.Repeat("a", 900), nil, 200},
+		{"URL over 1KB", "/api/ok?" + strings.Repeat("a", 1100), nil, 414},
+		{"headers within 2KB", "/api/ok", []string{"X-A", strings.Repeat("a", 1500)}, 200},
+		{"headers over 2KB", "/api/ok", []string{"X-A", strings.Repeat("a", 2100)}, 431},
+	}
+	for _, tt := range tests {
+		if resp, body := s.do(t, "GET", tt.path, "", tt.header...); resp.StatusCode != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.name, resp.StatusCode, body, tt.status)
+		}
 	}
 }

@@ -1,11 +1,9 @@
 // Package route loops forever. This app is built without the loop
-// countdown, so only Options.CloseOnContextDone can stop it.
+// countdown, so only Options.CloseOnContextDone can stop it, at the app's
+// max_duration (wasmroute.toml).
 package route
 
 import "net/http"
-
-// MaxDuration is one second.
-const MaxDuration = 1
 
 var n int
 

@@ -1,0 +1,46 @@
+package host
+
+import (
+	"testing"
+	"time"
+
+	"github.com/wasmroute/wasmroute/host/bundle"
+)
+
+// limits are the fields of route that route.limits sets.
+type limits struct {
+	bodyLimit    int64
+	maxDuration  time.Duration
+	memoryLimit  uint64
+	maxInstances int
+}
+
+func TestRouteLimits(t *testing.T) {
+	opts := Options{}
+	opts.setDefaults()
+	opts.MaxInstances = 8
+	tests := []struct {
+		name  string
+		route bundle.SegmentConfig
+		app   bundle.AppConfig
+		want  limits
+	}{
+		{"host defaults", bundle.SegmentConfig{}, bundle.AppConfig{},
+			limits{bodyLimit: DefaultBodyLimit, maxDuration: 30 * time.Second, maxInstances: 8}},
+		{"the app's", bundle.SegmentConfig{}, bundle.AppConfig{BodyLimit: 1000, MaxDuration: 5, MaxInstances: 2, MemoryLimit: 32 << 20},
+			limits{bodyLimit: 1000, maxDuration: 5 * time.Second, maxInstances: 2, memoryLimit: 32 << 20}},
+		{"the route's win", bundle.SegmentConfig{BodyLimit: 7, MaxDuration: 1, MaxInstances: 1, MemoryLimit: 16 << 20},
+			bundle.AppConfig{BodyLimit: 1000, MaxDuration: 5, MaxInstances: 2, MemoryLimit: 32 << 20},
+			limits{bodyLimit: 7, maxDuration: time.Second, maxInstances: 1, memoryLimit: 16 << 20}},
+		{"memory above the host's cap is the cap", bundle.SegmentConfig{MemoryLimit: 1 << 30}, bundle.AppConfig{},
+			limits{bodyLimit: DefaultBodyLimit, maxDuration: 30 * time.Second, maxInstances: 8}},
+	}
+	for _, tt := range tests {
+		r := &route{Route: bundle.Route{Config: tt.route}}
+		r.limits(tt.app, &opts)
+		got := limits{bodyLimit: r.bodyLimit, maxDuration: r.maxDuration, maxInstances: r.maxInstances, memoryLimit: r.memoryLimit}
+		if got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
