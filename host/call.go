@@ -72,6 +72,9 @@ type call struct {
 	nextSet    bool
 	middleware bool // this call runs the middleware module: no request body
 	refusals   int  // out-of-bounds calls so far (outOfBounds)
+	// slotHeld is whether the call holds a CPU slot, since slotSince.
+	slotHeld  bool
+	slotSince time.Time
 	// wasiCtx is the instance's WASI system, for modules using the network.
 	wasiCtx context.Context
 	// withMiddleware is set when the route module runs the middleware
@@ -172,7 +175,9 @@ func (h *Host) invoke(c *call) {
 	if h.opts.CloseOnContextDone {
 		err = callWithDeadline(c, inst)
 	} else {
+		c.acquireCPU()
 		err = inst.handle.CallWithStack(c, inst.stack)
+		c.releaseCPU()
 	}
 	timedOut := c.timedOut
 	inst.stdout.flush()
@@ -300,10 +305,16 @@ var errTimeLimit = errors.New("wasmroute: request exceeded its time limit")
 // poll is called from every loop of a guest now and then; past the deadline
 // it stops the guest by panicking, which wazero turns into the call's error.
 func poll(ctx context.Context, _ api.Module, _ []uint64) {
-	if c := callFrom(ctx); c != nil && !c.deadline.IsZero() && time.Now().After(c.deadline) {
+	c := callFrom(ctx)
+	if c == nil {
+		return
+	}
+	now := time.Now()
+	if !c.deadline.IsZero() && now.After(c.deadline) {
 		c.timedOut = true
 		panic(errTimeLimit)
 	}
+	c.yieldCPU(now)
 }
 
 func readRequestHead(ctx context.Context, mod api.Module, stack []uint64) {
@@ -341,7 +352,9 @@ func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	for tries := 0; ; tries++ {
+		held := c.pause() // the client may be slow to send
 		got, err := c.r.Body.Read(buf)
+		c.resume(held)
 		if got > 0 {
 			result(stack, int32(got))
 			return
@@ -454,7 +467,10 @@ func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, 0)
 		return
 	}
-	if _, err := c.w.Write(buf); err != nil {
+	held := c.pause() // the client may be slow to read
+	_, err := c.w.Write(buf)
+	c.resume(held)
+	if err != nil {
 		c.failed = true
 		result(stack, abi.ErrIO)
 		return
@@ -468,7 +484,10 @@ func flush(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, abi.ErrState)
 		return
 	}
-	if c.failed || c.w.FlushError() != nil {
+	held := c.pause()
+	flushErr := c.w.FlushError()
+	c.resume(held)
+	if c.failed || flushErr != nil {
 		c.failed = true
 		result(stack, abi.ErrIO)
 		return

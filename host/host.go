@@ -94,6 +94,12 @@ type Options struct {
 	// modules built some other way, which lack the countdown; it makes
 	// loop-heavy guests about twice as slow (RATIONALE.md, "Time limits").
 	CloseOnContextDone bool
+	// GuestConcurrency is how many guest calls compute at once; calls
+	// waiting for the client, the store, a sleep or the network do not
+	// count. Defaults to the number of CPUs; negative means no limit.
+	// CloseOnContextDone turns the limit off, as a module without the loop
+	// countdown could not give its turn up.
+	GuestConcurrency int
 	// AppName names the app in every log line. Defaults to the name of the
 	// app directory (the bundle directory's parent).
 	AppName string
@@ -154,6 +160,7 @@ type Host struct {
 	// rtConfig makes both runtimes: rt, and the network runtime (net) for
 	// modules that use sockets, made on first use.
 	rtConfig wazero.RuntimeConfig
+	cpu      cpuSlots // nil: no limit
 	netOnce  sync.Once
 	net      *netRuntime
 	netErr   error
@@ -241,6 +248,12 @@ func New(dir string, opts Options) (*Host, error) {
 		}
 	}
 	h := &Host{dir: dir, opts: opts, kv: opts.KV, warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1))}
+	if n := opts.GuestConcurrency; n >= 0 && !opts.CloseOnContextDone {
+		if n == 0 {
+			n = runtime.NumCPU()
+		}
+		h.cpu = make(cpuSlots, n)
+	}
 	// Every line names the app, so several hosts can share a log.
 	h.log = opts.Logger.With(slog.String("app", opts.AppName))
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
@@ -431,6 +444,9 @@ type RouteStats struct {
 	Instances int
 	// Idle is how many of them wait for a request.
 	Idle int
+	// Computing is how many of the busy ones run guest code now, holding
+	// a CPU slot (Options.GuestConcurrency), rather than waiting.
+	Computing int
 	// Calls is how many requests entered the module since the host loaded
 	// it.
 	Calls uint64

@@ -119,7 +119,10 @@ func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 	c.kvStashKey, c.kvStash = "", nil
 	// The store copies value before Set returns; the guest memory view is
 	// not kept.
-	if err := c.h.kv.Set(c, key, value, ttl); err != nil {
+	held := c.pause() // a durable store may sync to disk
+	err := c.h.kv.Set(c, key, value, ttl)
+	c.resume(held)
+	if err != nil {
 		result(stack, c.kvFailed("set", err))
 		return
 	}
@@ -132,7 +135,10 @@ func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	c.kvStashKey, c.kvStash = "", nil
-	if err := c.h.kv.Delete(c, key); err != nil {
+	held := c.pause()
+	err := c.h.kv.Delete(c, key)
+	c.resume(held)
+	if err != nil {
 		result(stack, c.kvFailed("delete", err))
 		return
 	}

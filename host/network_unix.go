@@ -196,7 +196,12 @@ func (g *guardedSystem) SockAddressInfo(ctx context.Context, name, service strin
 	case err != nil || !g.inst.pool.allow.AllowsName(name, port):
 		return 0, g.deny(ctx, "resolve", name+":"+service, "not in allowed_outbound_hosts")
 	}
+	c := callFrom(ctx)
+	held := c != nil && c.pause() // resolving may wait on DNS
 	n, errno := g.System.SockAddressInfo(ctx, name, service, hints, results)
+	if c != nil {
+		c.resume(held)
+	}
 	if errno == wasi.ESUCCESS {
 		if len(g.resolved) > 1024 {
 			clear(g.resolved)
@@ -230,7 +235,9 @@ func (g *guardedSystem) PollOneOff(ctx context.Context, subscriptions []wasi.Sub
 	subs := append(subscriptions[:len(subscriptions):len(subscriptions)], wasi.MakeSubscriptionClock(deadlineEvent,
 		wasi.SubscriptionClock{ID: wasi.Monotonic, Timeout: wasi.Timestamp(left)}))
 	evs := make([]wasi.Event, len(subs))
+	held := c.pause()
 	n, errno := g.System.PollOneOff(ctx, subs, evs)
+	c.resume(held)
 	out := 0
 	for _, e := range evs[:n] {
 		if e.UserData == deadlineEvent && e.EventType == wasi.ClockEvent {

@@ -46,6 +46,7 @@ type pool struct {
 	retired bool
 
 	calls     atomic.Uint64 // guest calls started
+	computing atomic.Int64  // calls holding a CPU slot
 	discarded atomic.Uint64 // instances closed after a failure or for memory
 }
 
@@ -245,7 +246,7 @@ func (p *pool) stats(pattern string) RouteStats {
 	live := p.live
 	p.mu.Unlock()
 	return RouteStats{Pattern: pattern, Instances: live, Idle: len(p.idle),
-		Calls: p.calls.Load(), Discarded: p.discarded.Load()}
+		Computing: int(p.computing.Load()), Calls: p.calls.Load(), Discarded: p.discarded.Load()}
 }
 
 func (p *pool) closeCompiled() {
@@ -267,7 +268,7 @@ func (p *pool) newInstance() (*instance, error) {
 		WithStderr(inst.stderr).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(inst.nanosleep).
 		WithRandSource(randReader)
 	for _, kv := range p.env {
 		k, v, _ := strings.Cut(kv, "=")

@@ -189,3 +189,67 @@ func residentBytes() uint64 {
 	pages, _ := strconv.ParseUint(f[1], 10, 64)
 	return pages * uint64(os.Getpagesize())
 }
+
+// TestGuestConcurrency runs the host with one CPU slot: a guest that
+// computes gives it up every quantum, and one that sleeps gives it up while it
+// waits, so neither holds up other requests for its duration. A sleep past
+// MaxDuration ends at MaxDuration.
+func TestGuestConcurrency(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{GuestConcurrency: 1})
+	if err := s.host.Warm(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path, route string
+		computing   int // slots the slow call holds while it runs
+	}{{"/api/spin", "/api/spin", 1}, {"/api/huge?sleep=1", "/api/huge", 0}} {
+		t.Run(tt.path, func(t *testing.T) {
+			done := make(chan int, 1)
+			go func() {
+				resp, err := http.Get(s.URL + tt.path)
+				if err != nil {
+					done <- 0
+					return
+				}
+				resp.Body.Close()
+				done <- resp.StatusCode
+			}()
+			// Wait until the slow call is in its guest, computing or asleep.
+			waitFor(t, func() bool {
+				st := stats(s, tt.route)
+				return st.Instances-st.Idle == 1 && st.Computing == tt.computing
+			})
+			if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 || !strings.HasPrefix(body, "ok ") {
+				t.Fatalf("GET /api/ok beside %s: %d %q", tt.path, resp.StatusCode, body)
+			}
+			if st := stats(s, tt.route); st.Instances-st.Idle != 1 {
+				t.Fatalf("%s ended before the healthy request could run: %+v", tt.path, st)
+			}
+			if status := <-done; status != 504 {
+				t.Fatalf("%s: %d, want 504 at its MaxDuration", tt.path, status)
+			}
+		})
+	}
+}
+
+// stats returns the stats of the route with pattern.
+func stats(s *server, pattern string) host.RouteStats {
+	for _, st := range s.host.Stats() {
+		if st.Pattern == pattern {
+			return st
+		}
+	}
+	return host.RouteStats{}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		runtime.Gosched()
+	}
+}
