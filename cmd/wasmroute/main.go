@@ -39,6 +39,7 @@ type serveFlags struct {
 	cacheDir     string
 	logLevel     string
 	maxInstances int
+	concurrency  int
 	envFile      string
 	dataDir      string
 	kvMemory     bool
@@ -50,6 +51,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", `compiled-module cache directory (default: the user cache dir; "off" disables)`)
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances per route, and so requests one route serves at once (default 4 × GOMAXPROCS)")
+	cmd.Flags().IntVar(&f.concurrency, "guest-concurrency", 0, "guest calls computing at once; waiting ones do not count (default: the number of CPUs; -1: no limit)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
 	cmd.Flags().StringToStringVar(&f.env, "env", nil, "override a variable the app declares in [env] (KEY=VALUE; repeatable)")
@@ -99,7 +101,7 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 		}
 	}
 	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup, KV: store,
-		Env: f.env}, nil
+		Env: f.env, GuestConcurrency: f.concurrency}, nil
 }
 
 // secretLookup finds secrets in the environment, then in the env file:
