@@ -521,56 +521,62 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// it first. r.Body is read when this runs: serveRoute wraps it.
 		defer func() { r.Body.Close() }()
 	}
+	c := getCall()
+	defer putCall(c)
+	rt := s.match(c, path)
 	if s.middleware != nil && s.matcher.Match(path) {
-		if rt := s.inlineMiddleware(path, r); rt != nil {
+		if inlineMiddleware(rt, r) {
 			// The route's module runs the middleware and the handler in one
 			// call; it comes back only for a rewrite.
-			c := getCall()
-			defer putCall(c)
 			c.withMiddleware = true
-			pattern = h.serveRoute(c, rec, w, r, s, path, id)
+			pattern = h.serveRoute(c, rec, w, r, s, rt, id)
 			if c.headSent || !c.nextSet || !h.applyNext(rec, r, &c.next, id) {
 				return
 			}
 		} else if !h.runMiddleware(rec, r, s.middleware, id) {
 			return // the middleware answered
 		}
-		path = r.URL.EscapedPath() // a rewrite changes the route
+		// A rewrite changes the route. After the inline call, the call is
+		// spent and the request routes again on a fresh one.
+		if c.withMiddleware {
+			c = getCall()
+			defer putCall(c)
+			rt = s.match(c, r.URL.EscapedPath())
+		} else if rewritten := r.URL.EscapedPath(); rewritten != path {
+			rt = s.match(c, rewritten)
+		}
 	}
-	c := getCall()
-	defer putCall(c)
-	pattern = h.serveRoute(c, rec, w, r, s, path, id)
+	pattern = h.serveRoute(c, rec, w, r, s, rt, id)
 }
 
-// inlineMiddleware returns the route whose module will run the middleware
-// itself for r: one with the middleware linked in, which serves r's method
-// and accepts its declared body size. For any other request (no route, 405,
-// automatic OPTIONS, a CORS preflight, 413) the host answers without a route
-// module, so the middleware module runs first as before.
-func (s *state) inlineMiddleware(path string, r *http.Request) *route {
-	var buf [8]string
-	idx, _, ok := s.router.Match(path, buf[:0])
-	if !ok {
-		return nil
-	}
-	rt := s.routes[idx]
-	if !rt.Middleware || !rt.methods.serves(methodBit(r.Method)) || r.ContentLength > rt.bodyLimit {
-		return nil
-	}
-	return rt
-}
-
-// serveRoute routes the request by path and serves it from the route's
-// module, or answers 404, 405, OPTIONS, a CORS preflight or 413 itself. It
-// returns the route's pattern, or "" when no route matched.
-func (h *Host) serveRoute(c *call, rec *recorder, w http.ResponseWriter, r *http.Request, s *state, path, id string) string {
+// match finds the route serving path and puts its parameters in c's
+// request head, or returns nil.
+func (s *state) match(c *call, path string) *route {
 	idx, params, ok := s.router.Match(path, c.head.Params[:0])
 	c.head.Params = params
 	if !ok {
+		return nil
+	}
+	return s.routes[idx]
+}
+
+// inlineMiddleware reports whether rt's module will run the middleware
+// itself for r: it has the middleware linked in, serves r's method and
+// accepts its declared body size. For any other request (no route, 405,
+// automatic OPTIONS, a CORS preflight, 413) the host answers without a route
+// module, so the middleware module runs first.
+func inlineMiddleware(rt *route, r *http.Request) bool {
+	return rt != nil && rt.Middleware && rt.methods.serves(methodBit(r.Method)) && r.ContentLength <= rt.bodyLimit
+}
+
+// serveRoute serves the request from rt's module (matched by s.match into
+// c), or answers 404 (rt nil), 405, OPTIONS, a CORS preflight or 413 itself.
+// It returns the route's pattern, or "" when no route matched.
+func (h *Host) serveRoute(c *call, rec *recorder, w http.ResponseWriter, r *http.Request, s *state, rt *route, id string) string {
+	if rt == nil {
 		writeError(rec, http.StatusNotFound, "Not Found")
 		return ""
 	}
-	rt := s.routes[idx]
 	if s.cors != nil && s.cors.handle(h, rec, r, rt, id) {
 		return rt.Pattern
 	}

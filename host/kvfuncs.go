@@ -119,14 +119,7 @@ func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 	c.kvStashKey, c.kvStash = "", nil
 	// The store copies value before Set returns; the guest memory view is
 	// not kept.
-	held := c.pause() // a durable store may sync to disk
-	err := c.h.kv.Set(c, key, value, ttl)
-	c.resume(held)
-	if err != nil {
-		result(stack, c.kvFailed("set", err))
-		return
-	}
-	result(stack, 0)
+	result(stack, c.kvWrite("set", func() error { return c.h.kv.Set(c, key, value, ttl) }))
 }
 
 func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
@@ -135,14 +128,19 @@ func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	c.kvStashKey, c.kvStash = "", nil
+	result(stack, c.kvWrite("delete", func() error { return c.h.kv.Delete(c, key) }))
+}
+
+// kvWrite runs a store write without the call's CPU slot (a durable store
+// may sync to disk) and returns the code for the guest.
+func (c *call) kvWrite(op string, write func() error) int32 {
 	held := c.pause()
-	err := c.h.kv.Delete(c, key)
+	err := write()
 	c.resume(held)
 	if err != nil {
-		result(stack, c.kvFailed("delete", err))
-		return
+		return c.kvFailed(op, err)
 	}
-	result(stack, 0)
+	return 0
 }
 
 func kvExists(ctx context.Context, mod api.Module, stack []uint64) {

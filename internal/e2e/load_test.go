@@ -148,7 +148,6 @@ func TestLoadWithFaults(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for runtime.NumGoroutine() > goroutines+2 && time.Now().Before(deadline) {
 		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond)
 	}
 	if n := runtime.NumGoroutine(); n > goroutines+2 {
 		buf := make([]byte, 1<<20)
