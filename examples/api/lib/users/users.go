@@ -5,7 +5,6 @@ package users
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -37,8 +36,19 @@ const (
 	seededKey = "users:seeded"
 )
 
-// key is the store key of id: zero-padded, so that keys sort as numbers.
-func key(id uint64) string { return fmt.Sprintf("%s%020d", prefix, id) }
+// key is the store key of id: zero-padded to 20 digits (the most a uint64
+// has), so that keys sort as numbers. strconv rather than fmt: every route
+// call builds a key, and fmt's reflection is slow in WebAssembly.
+func key(id uint64) string {
+	var digits [20]byte
+	n := strconv.AppendUint(digits[:0], id, 10)
+	b := make([]byte, 0, len(prefix)+len(digits))
+	b = append(b, prefix...)
+	for range len(digits) - len(n) {
+		b = append(b, '0')
+	}
+	return string(append(b, n...))
+}
 
 // parseID accepts canonical positive decimal ids only ("42", not "042").
 func parseID(id string) (uint64, bool) {

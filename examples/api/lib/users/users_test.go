@@ -42,3 +42,21 @@ func TestStore(t *testing.T) {
 		t.Fatalf("deleted user: %v", err)
 	}
 }
+
+// Keys are the prefix and the id zero-padded to 20 digits, so that they sort
+// as numbers.
+func TestKey(t *testing.T) {
+	for _, tt := range []struct {
+		id   uint64
+		want string
+	}{
+		{1, "user:00000000000000000001"},
+		{42, "user:00000000000000000042"},
+		{1763700000000000000, "user:01763700000000000000"},
+		{18446744073709551615, "user:18446744073709551615"},
+	} {
+		if got := key(tt.id); got != tt.want {
+			t.Errorf("key(%d) = %q, want %q", tt.id, got, tt.want)
+		}
+	}
+}
