@@ -158,6 +158,7 @@ func measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache string, duration
 	fmt.Printf("both servers run the app's middleware and keep its KV store in memory\n\n")
 	fmt.Printf("%-20s %12s %12s %7s | %9s %9s %9s %9s %6s\n", "endpoint", "native rps", "wasm rps", "ratio", "nat p50", "wasm p50", "nat p99", "wasm p99", "p99 x")
 	script := filepath.Join(work, "post.lua")
+	var cpu [][2]wrkResult
 	for _, ep := range endpoints {
 		var args []string
 		if ep.method == "POST" {
@@ -168,12 +169,15 @@ func measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache string, duration
 			args = []string{"-s", script}
 		}
 		var results [2]wrkResult
-		for i, addr := range []string{nativeAddr, wasmAddr} {
-			url := "http://" + addr + ep.path
-			if _, err := runWrk(wrk, url, 2*time.Second, conns, args); err != nil {
+		for i, srv := range []struct {
+			addr string
+			cmd  *exec.Cmd
+		}{{nativeAddr, native}, {wasmAddr, wasm}} {
+			url := "http://" + srv.addr + ep.path
+			if _, err := runWrk(wrk, url, 2*time.Second, conns, args, srv.cmd); err != nil {
 				return err
 			}
-			results[i], err = runWrk(wrk, url, duration, conns, args)
+			results[i], err = runWrk(wrk, url, duration, conns, args, srv.cmd)
 			if err != nil {
 				return err
 			}
@@ -181,8 +185,29 @@ func measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache string, duration
 		n, w := results[0], results[1]
 		fmt.Printf("%-20s %12.0f %12.0f %6.2fx | %9s %9s %9s %9s %5.2fx\n", ep.name, n.rps, w.rps, w.rps/n.rps,
 			fmtDur(n.p50), fmtDur(w.p50), fmtDur(n.p99), fmtDur(w.p99), float64(w.p99)/float64(n.p99))
+		cpu = append(cpu, [2]wrkResult{n, w})
 	}
+	printCPU(cpu)
 	return nil
+}
+
+// printCPU prints the CPU time each request cost the server and the load
+// generator. On a saturated machine req/s is the cores over the sum of the
+// two, so the table shows how far the wasmroute server's own cost is from
+// the budget that 0.6x native req/s leaves it.
+func printCPU(cpu [][2]wrkResult) {
+	fmt.Printf("\nCPU time per request (user+system, from /proc and wrk's rusage):\n")
+	fmt.Printf("%-20s %12s %12s %9s %12s | %20s\n", "endpoint", "native srv", "wasm srv", "ratio", "wrk", "wasm srv at 0.6x rps")
+	for i, ep := range endpoints {
+		n, w := cpu[i][0], cpu[i][1]
+		if n.serverCPU == 0 || w.serverCPU == 0 {
+			continue // no /proc here
+		}
+		// The budget: (native server + wrk) / 0.6, less what wrk itself needs.
+		budget := time.Duration(float64(n.serverCPU+n.clientCPU)/0.6) - w.clientCPU
+		fmt.Printf("%-20s %12s %12s %8.1fx %12s | %20s\n", ep.name, fmtDur(n.serverCPU), fmtDur(w.serverCPU),
+			float64(w.serverCPU)/float64(n.serverCPU), fmtDur(w.clientCPU), fmtDur(budget))
+	}
 }
 
 // timeLimitPaths are the requests measureTimeLimits times: the benchmark's
@@ -431,19 +456,28 @@ func measureColdStart(bin, app, cache string) error {
 type wrkResult struct {
 	rps      float64
 	p50, p99 time.Duration
+	// serverCPU and clientCPU are the CPU time the server and wrk spent
+	// per request (0 where /proc is missing).
+	serverCPU, clientCPU time.Duration
 }
 
 var (
 	rpsRe = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	reqRe = regexp.MustCompile(`(\d+) requests in`)
 	pctRe = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
 )
 
-func runWrk(wrk, url string, d time.Duration, conns int, extra []string) (wrkResult, error) {
+// runWrk loads url for d and reads wrk's report. server is the process
+// being loaded, whose CPU time is sampled around the run.
+func runWrk(wrk, url string, d time.Duration, conns int, extra []string, server *exec.Cmd) (wrkResult, error) {
 	args := append([]string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}, extra...)
-	out, err := exec.Command(wrk, append(args, url)...).CombinedOutput()
+	cmd := exec.Command(wrk, append(args, url)...)
+	before, cpuErr := processCPU(server.Process.Pid)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
+	after, cpuErr2 := processCPU(server.Process.Pid)
 	s := string(out)
 	if strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
 		return wrkResult{}, fmt.Errorf("wrk saw errors against %s:\n%s", url, s)
@@ -454,6 +488,12 @@ func runWrk(wrk, url string, d time.Duration, conns int, extra []string) (wrkRes
 		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", s)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := reqRe.FindStringSubmatch(s); m != nil && cpuErr == nil && cpuErr2 == nil {
+		if n, _ := strconv.ParseFloat(m[1], 64); n > 0 {
+			r.serverCPU = time.Duration(float64(after-before) / n)
+			r.clientCPU = time.Duration(float64(cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()) / n)
+		}
+	}
 	for _, p := range pctRe.FindAllStringSubmatch(s, -1) {
 		v, _ := strconv.ParseFloat(p[2], 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[p[3]]
@@ -503,6 +543,29 @@ func stop(cmd *exec.Cmd) {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	}
+}
+
+// processCPU returns the user and system CPU time process pid has used, from
+// /proc/PID/stat (Linux only; elsewhere an error).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields after it.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	// utime and stime, fields 14 and 15 of the line, in clock ticks
+	// (USER_HZ, 100 on Linux).
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
 
 // waitReady waits until addr accepts connections.
