@@ -552,18 +552,26 @@ func processCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The command name, in parentheses, may hold spaces: count fields after it.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	return statCPU(string(b))
+}
+
+// statCPU reads utime and stime, fields 14 and 15 of a /proc/PID/stat line,
+// in clock ticks (USER_HZ, 100 on Linux).
+func statCPU(stat string) (time.Duration, error) {
+	// The command name, in parentheses, may hold spaces and parentheses:
+	// count fields after the last ")".
+	i := strings.LastIndex(stat, ") ")
+	if i < 0 {
+		return 0, errors.New("unexpected /proc stat line")
 	}
-	// utime and stime, fields 14 and 15 of the line, in clock ticks
-	// (USER_HZ, 100 on Linux).
+	f := strings.Fields(stat[i+2:]) // f[0] is field 3, the state
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat line")
+	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, errors.New("unexpected /proc stat line")
 	}
 	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
