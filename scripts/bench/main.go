@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,9 +58,10 @@ func main() {
 	duration := flag.Duration("d", 10*time.Second, "load duration per endpoint and server")
 	conns := flag.Int("c", 50, "concurrent connections")
 	app := flag.String("app", "examples/api", "app directory to benchmark")
-	only := flag.String("only", "", `run one part: "load", "modules" or "timelimits" (default: all)`)
+	only := flag.String("only", "", `run one part: "load", "guest", "modules" or "timelimits" (default: all)`)
+	probe := flag.String("probe", filepath.Join("scripts", "bench", "probe"), "the probe app for the guest code speed part")
 	flag.Parse()
-	if err := run(*app, *duration, *conns, *only); err != nil {
+	if err := run(*app, *probe, *duration, *conns, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -75,7 +77,7 @@ var endpoints = []endpoint{
 	{"POST /api/users", "POST", "/api/users", `{"name":"Ada","email":"ada@example.com"}`},
 }
 
-func run(app string, duration time.Duration, conns int, only string) error {
+func run(app, probe string, duration time.Duration, conns int, only string) error {
 	ctx := context.Background()
 	wrk, err := ensureWrk()
 	if err != nil {
@@ -113,6 +115,11 @@ func run(app string, duration time.Duration, conns int, only string) error {
 
 	if only == "" || only == "load" {
 		if err := measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache, duration, conns); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "guest" {
+		if err := measureGuestSpeed(ctx, probe, work, wasmrouteBin); err != nil {
 			return err
 		}
 	}
@@ -210,6 +217,89 @@ func printCPU(cpu [][2]wrkResult) {
 	}
 }
 
+// probeWorks are the probe's works, the whole first and then its parts
+// (scripts/bench/probe/app/api/probe/route.go).
+var probeWorks = []string{"users42", "request", "middleware", "store", "json"}
+
+// measureGuestSpeed times the same Go code natively and as WebAssembly. The
+// probe app's route runs a piece of examples/api's work many times within
+// one call and reports the mean, so neither the network nor the host is in
+// the figure: it is how fast the code itself runs.
+func measureGuestSpeed(ctx context.Context, probe, work, wasmrouteBin string) error {
+	if _, err := build.Build(ctx, probe, build.Options{}); err != nil {
+		return fmt.Errorf("building the probe app: %w", err)
+	}
+	nativeBin := filepath.Join(work, "probe-native")
+	if err := build.BuildNative(ctx, probe, nativeBin); err != nil {
+		return fmt.Errorf("building the probe app natively: %w", err)
+	}
+	nativeAddr, wasmAddr := freeAddr(), freeAddr()
+	native, err := startServer(nativeBin, nativeAddr)
+	if err != nil {
+		return err
+	}
+	defer stop(native)
+	wasm, err := startServer(wasmrouteBin, "start", probe, "--addr", wasmAddr, "--cache-dir", filepath.Join(work, "probe-cache"),
+		"--log-level", "error", "--kv-memory")
+	if err != nil {
+		return err
+	}
+	defer stop(wasm)
+	for _, a := range []string{nativeAddr, wasmAddr} {
+		if err := waitReady(a, 2*time.Minute); err != nil {
+			return err
+		}
+	}
+	const rounds, n = 5, 2000
+	fmt.Printf("\nGuest code speed: examples/api's work for GET /api/users/42, run %d times in one call\n", n)
+	fmt.Printf("(scripts/bench/probe; median of %d rounds, servers interleaved)\n\n", rounds)
+	fmt.Printf("%-22s %12s %12s %8s\n", "work", "native", "wasm", "ratio")
+	var parts [2]time.Duration
+	for i, name := range probeWorks {
+		var times [2][]time.Duration
+		for range rounds {
+			for k, addr := range []string{nativeAddr, wasmAddr} {
+				d, err := probeTime(addr, name, n)
+				if err != nil {
+					return err
+				}
+				times[k] = append(times[k], d)
+			}
+		}
+		nat, w := median(times[0]), median(times[1])
+		if i > 0 {
+			parts[0] += nat
+			parts[1] += w
+		}
+		fmt.Printf("%-22s %12s %12s %7.1fx\n", name, fmtDur(nat), fmtDur(w), float64(w)/float64(nat))
+	}
+	fmt.Printf("%-22s %12s %12s\n", "sum of the parts", fmtDur(parts[0]), fmtDur(parts[1]))
+	return nil
+}
+
+// probeTime asks the probe route on addr to run work n times and returns its
+// mean time per run.
+func probeTime(addr, work string, n int) (time.Duration, error) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/api/probe?work=%s&n=%d", addr, work, n))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		NsPerOp int64 `json:"ns_per_op"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.NsPerOp <= 0 {
+		return 0, fmt.Errorf("probe %s on %s: status %d, %v", work, addr, resp.StatusCode, err)
+	}
+	return time.Duration(out.NsPerOp), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
+	return s[len(s)/2]
+}
+
 // timeLimitPaths are the requests measureTimeLimits times: the benchmark's
 // route, and one that loops over a page of users.
 var timeLimitPaths = []string{"/api/users/42", "/api/users?page=2&limit=10"}
@@ -290,8 +380,7 @@ func perRequest(hosts []*host.Host, i int, path string) (time.Duration, error) {
 			}
 		}
 	}
-	sort.Slice(means, func(a, b int) bool { return means[a] < means[b] })
-	return means[rounds/2], nil
+	return median(means), nil
 }
 
 // discardWriter is an http.ResponseWriter that keeps only the status.
@@ -618,7 +707,9 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	case d >= time.Millisecond:
 		return fmt.Sprintf("%.2fms", float64(d)/1e6)
-	default:
+	case d >= 10*time.Microsecond:
 		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	default:
+		return fmt.Sprintf("%.2fµs", float64(d)/1e3)
 	}
 }

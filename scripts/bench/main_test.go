@@ -46,3 +46,20 @@ func TestProcessCPUOfThisProcess(t *testing.T) {
 	}
 	t.Errorf("CPU time stayed near %v while the test spun for 10s", before)
 }
+
+func TestFmtDur(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{450 * time.Nanosecond, "0.45µs"},
+		{4500 * time.Nanosecond, "4.50µs"},
+		{85 * time.Microsecond, "85µs"},
+		{12780 * time.Microsecond, "12.78ms"},
+		{1810 * time.Millisecond, "1.81s"},
+	} {
+		if got := fmtDur(tt.d); got != tt.want {
+			t.Errorf("fmtDur(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
