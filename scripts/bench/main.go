@@ -1,17 +1,20 @@
 // Command bench measures wasmroute against the native net/http equivalent of
 // the same app in one run, so every figure comes with its baseline.
 //
-//	go run ./scripts/bench [-d 10s] [-c 50] [-app examples/api]
+//	go run ./scripts/bench [-d 10s] [-c 50] [-app examples/api] [-only load|guest|modules|timelimits]
 //
 // It builds the app twice, as a wasmroute bundle and as one native net/http
 // binary serving the same handler code, starts each as its own process on
 // loopback, loads both with wrk (installed from Debian's packages if missing)
 // for GET /api/hello, GET /api/users/42 and POST /api/users, and prints req/s,
-// p50 and p99 for both and their ratio. It then prints wazero compile time per
-// module (no cache, and a warm cache in a new process), instance creation
-// time, process start to first 200 with a warm cache, and what the time
-// limit costs: the same requests in process with the build's loop countdown,
-// with no limit at all, and with wazero's WithCloseOnContextDone.
+// p50 and p99 for both and their ratio, and the CPU time each request cost
+// the server and wrk. It then times the same Go code natively and as
+// WebAssembly with the probe app in scripts/bench/probe, and prints wazero
+// compile time per module (no cache, and a warm cache in a new process),
+// instance creation time, process start to first 200 with a warm cache, and
+// what the time limit costs: the same requests in process with the build's
+// loop countdown, with no limit at all, and with wazero's
+// WithCloseOnContextDone.
 package main
 
 import (
