@@ -144,25 +144,12 @@ func run(app, probe string, duration time.Duration, conns int, only string) erro
 // measureLoad runs both servers under wrk, one endpoint at a time, and
 // prints the table.
 func measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache string, duration time.Duration, conns int) error {
-	nativeAddr, wasmAddr := freeAddr(), freeAddr()
-	native, err := startServer(nativeBin, nativeAddr)
+	p, err := startPair(nativeBin, wasmrouteBin, app, cache)
 	if err != nil {
 		return err
 	}
-	defer stop(native)
-	// Both servers keep the app's KV store in memory (the native one uses
-	// guest/kv's in-memory store), so the comparison is of execution, not
-	// of storage.
-	wasm, err := startServer(wasmrouteBin, "start", app, "--addr", wasmAddr, "--cache-dir", cache, "--log-level", "error", "--kv-memory")
-	if err != nil {
-		return err
-	}
-	defer stop(wasm)
-	for _, a := range []string{nativeAddr, wasmAddr} {
-		if err := waitReady(a, 2*time.Minute); err != nil {
-			return err
-		}
-	}
+	defer p.stop()
+	native, wasm, nativeAddr, wasmAddr := p.native, p.wasm, p.nativeAddr, p.wasmAddr
 
 	fmt.Printf("\nLoad: wrk -t2 -c%d -d%s --latency, one endpoint and server at a time, after a 2s warm-up;\n", conns, duration)
 	fmt.Printf("both servers run the app's middleware and keep its KV store in memory\n\n")
@@ -236,23 +223,12 @@ func measureGuestSpeed(ctx context.Context, probe, work, wasmrouteBin string) er
 	if err := build.BuildNative(ctx, probe, nativeBin); err != nil {
 		return fmt.Errorf("building the probe app natively: %w", err)
 	}
-	nativeAddr, wasmAddr := freeAddr(), freeAddr()
-	native, err := startServer(nativeBin, nativeAddr)
+	p, err := startPair(nativeBin, wasmrouteBin, probe, filepath.Join(work, "probe-cache"))
 	if err != nil {
 		return err
 	}
-	defer stop(native)
-	wasm, err := startServer(wasmrouteBin, "start", probe, "--addr", wasmAddr, "--cache-dir", filepath.Join(work, "probe-cache"),
-		"--log-level", "error", "--kv-memory")
-	if err != nil {
-		return err
-	}
-	defer stop(wasm)
-	for _, a := range []string{nativeAddr, wasmAddr} {
-		if err := waitReady(a, 2*time.Minute); err != nil {
-			return err
-		}
-	}
+	defer p.stop()
+	nativeAddr, wasmAddr := p.nativeAddr, p.wasmAddr
 	const rounds, n = 5, 2000
 	fmt.Printf("\nGuest code speed: examples/api's work for GET /api/users/42, run %d times in one call\n", n)
 	fmt.Printf("(scripts/bench/probe; median of %d rounds, servers interleaved)\n\n", rounds)
@@ -621,6 +597,42 @@ func freeAddr() string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// serverPair is an app served twice on loopback: by its native build and by
+// wasmroute.
+type serverPair struct {
+	native, wasm         *exec.Cmd
+	nativeAddr, wasmAddr string
+}
+
+// startPair starts nativeBin and `wasmroute start app` and waits until both
+// listen. Both keep the app's KV store in memory (the native one uses
+// guest/kv's in-memory store), so a comparison is of execution, not of
+// storage.
+func startPair(nativeBin, wasmrouteBin, app, cache string) (*serverPair, error) {
+	p := &serverPair{nativeAddr: freeAddr(), wasmAddr: freeAddr()}
+	var err error
+	if p.native, err = startServer(nativeBin, p.nativeAddr); err != nil {
+		return nil, err
+	}
+	p.wasm, err = startServer(wasmrouteBin, "start", app, "--addr", p.wasmAddr, "--cache-dir", cache, "--log-level", "error", "--kv-memory")
+	if err != nil {
+		stop(p.native)
+		return nil, err
+	}
+	for _, a := range []string{p.nativeAddr, p.wasmAddr} {
+		if err := waitReady(a, 2*time.Minute); err != nil {
+			p.stop()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *serverPair) stop() {
+	stop(p.native)
+	stop(p.wasm)
 }
 
 func startServer(bin string, args ...string) (*exec.Cmd, error) {
