@@ -18,7 +18,7 @@ import (
 // Version is the ABI version this package describes. A guest declares the
 // version it speaks by exporting a function named VersionExport(Version);
 // the host refuses modules that declare any other version.
-const Version = 1
+const Version = 2
 
 // VersionExportPrefix starts the name of the export that declares a guest's ABI
 // version: "wasmroute_abi_v1" declares version 1.
@@ -42,13 +42,26 @@ const (
 	// (ptr, len i32) -> i32. It returns the number of bytes read, 0 at the end
 	// of the body, or a negative result code.
 	FuncReadBody = "read_body"
-	// FuncWriteResponseHead sends the encoded response head: (ptr, len i32) -> i32.
-	// It may be called once per request, before any body bytes. It returns 0
-	// or a negative result code.
+	// FuncWriteResponseHead sends the encoded response head of a streamed
+	// response: (ptr, len i32) -> i32. The body follows through
+	// FuncWriteBody; the host frames it (chunked on HTTP/1.1). A head with
+	// an informational status (100-199 but 101) is sent at once as an
+	// interim response, and the final head follows; otherwise it may be
+	// called once per request, before any body bytes. It returns 0 or a
+	// negative result code. The host drops a Content-Length header and
+	// refuses the headers that frame the connection (Transfer-Encoding,
+	// Connection, Keep-Alive, Proxy-Connection, Upgrade, Trailer, TE),
+	// status 101, and statuses outside 100-599.
 	FuncWriteResponseHead = "write_response_head"
 	// FuncWriteBody sends response body bytes: (ptr, len i32) -> i32. It
 	// returns 0 or a negative result code.
 	FuncWriteBody = "write_body"
+	// FuncRespond sends a whole response in one call: (head_ptr, head_len,
+	// body_ptr, body_len i32) -> i32. The body is complete, so the host sends
+	// it with a Content-Length it computes. It returns 0 or a negative result
+	// code. A guest uses it instead of FuncWriteResponseHead and
+	// FuncWriteBody for a response it has whole.
+	FuncRespond = "respond"
 	// FuncFlush sends everything written so far to the client: () -> i32.
 	FuncFlush = "flush"
 	// FuncLog writes one log line at a level: (level, ptr, len i32) -> ().

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -29,6 +28,9 @@ func hostWriteResponseHead(ptr unsafe.Pointer, n uint32) int32
 //go:wasmimport wasmroute write_body
 func hostWriteBody(ptr unsafe.Pointer, n uint32) int32
 
+//go:wasmimport wasmroute respond
+func hostRespond(head unsafe.Pointer, headLen uint32, body unsafe.Pointer, bodyLen uint32) int32
+
 //go:wasmimport wasmroute flush
 func hostFlush() int32
 
@@ -46,12 +48,12 @@ func hostMiddlewareNext(ptr unsafe.Pointer, n uint32) int32
 
 // abiVersion is the export that declares which ABI this module speaks.
 //
-//go:wasmexport wasmroute_abi_v1
+//go:wasmexport wasmroute_abi_v2
 func abiVersion() {}
 
 // bodyChunk is how many response bytes the writer collects before it sends
-// them to the host. A response that fits is sent in one call, with a
-// Content-Length.
+// them to the host. A response that fits is sent whole in one call, and the
+// host gives it a Content-Length.
 const bodyChunk = 16 << 10
 
 // state is reused from request to request: an instance serves one request at
@@ -347,6 +349,16 @@ func (w *responseWriter) WriteHeader(status int) {
 	if status < 100 || status > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", status))
 	}
+	if status >= 100 && status <= 199 && status != http.StatusSwitchingProtocols {
+		// An informational response (103 Early Hints) goes out at once with
+		// the headers set so far, as with net/http; the final one follows.
+		if w.err == nil {
+			if rc := hostWriteResponseHead(w.encodeHead(status)); rc < 0 {
+				w.err = fmt.Errorf("wasmroute: host refused the informational response (%d)", rc)
+			}
+		}
+		return
+	}
 	w.status = status
 }
 
@@ -366,9 +378,6 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	w.written += int64(len(p))
-	if w.discardBody {
-		return len(p), nil
-	}
 	if len(w.buf)+len(p) <= cap(w.buf) {
 		w.buf = append(w.buf, p...)
 		return len(p), nil
@@ -415,7 +424,9 @@ func (w *responseWriter) sendBuffered() error {
 }
 
 func (w *responseWriter) sendBody(p []byte) error {
-	if w.err != nil {
+	if w.err != nil || w.discardBody {
+		// A HEAD response that streams has no length; a whole one is sent
+		// with its body, which the host measures and drops.
 		return w.err
 	}
 	if rc := hostWriteBody(bufPtr(p), uint32(len(p))); rc < 0 {
@@ -424,31 +435,50 @@ func (w *responseWriter) sendBody(p []byte) error {
 	return w.err
 }
 
+// sendHead starts a streamed response.
 func (w *responseWriter) sendHead() error {
 	if w.headSent || w.err != nil {
 		return w.err
 	}
 	w.headSent = true
-	rh := &w.respHead
-	rh.Status = w.status
-	rh.Header = appendPairs(rh.Header, w.header)
-	w.headEnc = rh.AppendEncode(w.headEnc[:0])
-	if rc := hostWriteResponseHead(bufPtr(w.headEnc), uint32(len(w.headEnc))); rc < 0 {
+	if rc := hostWriteResponseHead(w.encodeHead(w.status)); rc < 0 {
 		w.err = fmt.Errorf("wasmroute: host refused the response head (%d)", rc)
 	}
 	return w.err
 }
 
-// finish completes the response after the handler returned.
+// encodeHead encodes a response head with status and the headers set so
+// far, and returns it for a host call. Content-Length is the host's to set
+// (it computes it for a whole response), so a handler's own is not sent.
+func (w *responseWriter) encodeHead(status int) (unsafe.Pointer, uint32) {
+	rh := &w.respHead
+	rh.Status = status
+	rh.Header = rh.Header[:0]
+	for name, values := range w.header {
+		if name == "Content-Length" {
+			continue
+		}
+		for _, v := range values {
+			rh.Header = append(rh.Header, name, v)
+		}
+	}
+	w.headEnc = rh.AppendEncode(w.headEnc[:0])
+	return bufPtr(w.headEnc), uint32(len(w.headEnc))
+}
+
+// finish completes the response after the handler returned. A response
+// still in the buffer goes out whole, in one host call.
 func (w *responseWriter) finish() uint32 {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	// Direct map access: net/http's own keys are canonical, and Header.Get's
-	// canonicalisation is slow in WebAssembly.
-	if !w.headSent && bodyAllowed(w.status) && len(w.header["Content-Length"]) == 0 &&
-		len(w.header["Transfer-Encoding"]) == 0 {
-		w.header["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
+	if !w.headSent && w.err == nil {
+		w.headSent = true
+		head, headLen := w.encodeHead(w.status)
+		if rc := hostRespond(head, headLen, bufPtr(w.buf), uint32(len(w.buf))); rc < 0 {
+			w.err = fmt.Errorf("wasmroute: host refused the response (%d)", rc)
+		}
+		w.buf = w.buf[:0]
 	}
 	if w.sendBuffered() != nil {
 		return abi.HandleAborted

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -36,6 +34,9 @@ type instance struct {
 	cur     *call // the request being served, for guest output
 	stdout  *guestOutput
 	stderr  *guestOutput
+	// initLog budgets the output of the guest outside requests: its
+	// _initialize, and goroutines that run between requests.
+	initLog logBudget
 }
 
 func (i *instance) close() {
@@ -57,21 +58,26 @@ type call struct {
 	w     *recorder
 	r     *http.Request
 
-	head        abi.RequestHead
-	headEnc     []byte
-	respHead    abi.ResponseHead
-	headSent    bool
-	bodyDone    bool
-	failed      bool // writing to the client failed
-	tooLarge    bool // the body passed the route's limit
-	answered413 bool
-	deadline    time.Time // MaxDuration from the start of the guest call
-	timedOut    bool
+	head         abi.RequestHead
+	headEnc      []byte
+	respHead     abi.ResponseHead
+	headSent     bool
+	bodyDone     bool
+	failed       bool      // writing to the client failed
+	bodyStatus   int       // the request body failed to arrive: the status to answer (bodyFailed)
+	answeredBody bool      // the host answered bodyStatus
+	deadline     time.Time // MaxDuration from the start of the guest call
+	timedOut     bool
 	// next is set when a middleware lets the request continue.
 	next       abi.MiddlewareNext
 	nextSet    bool
 	middleware bool // this call runs the middleware module: no request body
-	refusals   int  // out-of-bounds calls so far (outOfBounds)
+	refusals   int  // refused guest calls so far (logRefusal)
+	// log budgets the guest's log lines in this request.
+	log logBudget
+	// clientWait is how long the last I/O on the client waited (onClient).
+	clientWait time.Duration
+	interims   int // informational responses sent
 	// slotHeld is whether the call holds a CPU slot, since slotSince.
 	slotHeld  bool
 	slotSince time.Time
@@ -172,6 +178,8 @@ func (h *Host) invoke(c *call) {
 	// client that goes away does not stop it (its writes just fail), so a
 	// disconnect never costs an instance.
 	c.deadline = time.Now().Add(c.route.maxDuration)
+	// Waits on the client count against the same limit.
+	setClientDeadline(c.w.ResponseWriter, c.r.ContentLength != 0, c.deadline)
 	if h.opts.CloseOnContextDone {
 		err = callWithDeadline(c, inst)
 	} else {
@@ -180,8 +188,11 @@ func (h *Host) invoke(c *call) {
 		c.releaseCPU()
 	}
 	timedOut := c.timedOut
+	// The host's own answer, and net/http's last flush, get a moment more.
+	setClientDeadline(c.w.ResponseWriter, false, time.Now().Add(clientGrace))
 	inst.stdout.flush()
 	inst.stderr.flush()
+	c.log.report(c)
 	inst.cur = nil
 	res := uint32(inst.stack[0])
 	healthy := err == nil
@@ -189,6 +200,14 @@ func (h *Host) invoke(c *call) {
 		healthy = false // Go guests never shrink; start afresh
 	}
 	p.put(inst, healthy) // inst belongs to the pool again from here on
+	if err != nil && timedOut && c.bodyStatus == http.StatusRequestTimeout {
+		// The client, not the guest, ran out the clock: the guest stopped
+		// at its time limit while it unwound from the failed read.
+		if !c.headSent {
+			c.answerBodyFailure()
+		}
+		return
+	}
 	if err != nil && timedOut {
 		h.log.Error("guest exceeded its time limit; instance discarded", slog.String("request_id", c.id),
 			slog.String("route", c.route.Pattern), slog.Duration("max_duration", c.route.maxDuration))
@@ -206,21 +225,12 @@ func (h *Host) invoke(c *call) {
 		return
 	}
 	switch {
-	case c.answered413, c.nextSet && !c.headSent && res == abi.HandleOK:
-	case c.tooLarge && !c.headSent:
-		c.answerTooLarge()
+	case c.answeredBody, c.nextSet && !c.headSent && res == abi.HandleOK:
+	case c.bodyStatus != 0 && !c.headSent:
+		c.answerBodyFailure()
 	case res != abi.HandleOK || !c.headSent:
 		c.fail()
 	}
-}
-
-// answerTooLarge sends the 413 for a body that passed the route's limit.
-func (c *call) answerTooLarge() {
-	c.headSent = true
-	c.answered413 = true
-	c.failed = true // the guest's own body must not follow
-	c.w.Header().Set("Connection", "close")
-	writeError(c.w, http.StatusRequestEntityTooLarge, "Request body too large")
 }
 
 // fail ends a request the guest could not complete: a 500 if nothing was sent
@@ -284,6 +294,7 @@ func instantiateHostFunctions(ctx context.Context, rt wazero.Runtime) error {
 	fn(abi.FuncReadBody, readBody, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncWriteResponseHead, writeResponseHead, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncWriteBody, writeBody, []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncRespond, respond, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncFlush, flush, nil, []api.ValueType{i32})
 	fn(abi.FuncLog, logLine, []api.ValueType{i32, i32, i32}, nil)
 	fn(abi.FuncPoll, poll, nil, nil)
@@ -352,74 +363,31 @@ func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	for tries := 0; ; tries++ {
-		held := c.pause() // the client may be slow to send
-		got, err := c.r.Body.Read(buf)
-		c.resume(held)
+		var got int
+		err := c.onClient(func() (err error) { got, err = c.r.Body.Read(buf); return err })
 		if got > 0 {
 			result(stack, int32(got))
 			return
 		}
-		var tooLarge *http.MaxBytesError
 		switch {
 		case err == io.EOF:
 			c.bodyDone = true
 			result(stack, 0)
 			return
-		case errors.As(err, &tooLarge):
-			if !c.tooLarge {
-				c.tooLarge = true
-				c.h.log.Warn("request body too large", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
-					slog.Int64("limit", c.route.bodyLimit))
+		case err != nil:
+			c.bodyFailed(err)
+			if c.bodyStatus == http.StatusRequestEntityTooLarge {
+				result(stack, abi.ErrBodyTooLarge)
+			} else {
+				result(stack, abi.ErrIO)
 			}
-			result(stack, abi.ErrBodyTooLarge)
 			return
-		case err != nil || tries > 100:
-			c.h.log.Warn("reading request body", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.Any("error", err))
+		case tries > 100:
+			c.h.log.Warn("reading request body: no progress", slog.String("request_id", c.id), slog.String("route", c.route.Pattern))
 			result(stack, abi.ErrIO)
 			return
 		}
 	}
-}
-
-func writeResponseHead(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	ptr, n := uint32(stack[0]), uint32(stack[1])
-	if c == nil || c.headSent {
-		result(stack, abi.ErrState)
-		return
-	}
-	buf, ok := mod.Memory().Read(ptr, n)
-	if !ok {
-		result(stack, c.outOfBounds(abi.FuncWriteResponseHead, ptr, n))
-		return
-	}
-	if c.tooLarge {
-		// Whatever the handler made of its truncated body, the client
-		// learns the real reason.
-		c.answerTooLarge()
-		result(stack, abi.ErrBodyTooLarge)
-		return
-	}
-	rh := &c.respHead
-	if err := rh.Decode(string(buf)); err != nil {
-		c.refuse("malformed response head")
-		result(stack, abi.ErrInvalid)
-		return
-	}
-	for i := 0; i < len(rh.Header); i += 2 {
-		if !validHeaderName(rh.Header[i]) || !validHeaderValue(rh.Header[i+1]) {
-			c.refuse("invalid response header " + strconv.Quote(rh.Header[i]))
-			result(stack, abi.ErrInvalid)
-			return
-		}
-	}
-	hdr := c.w.Header()
-	for i := 0; i < len(rh.Header); i += 2 {
-		hdr.Add(rh.Header[i], rh.Header[i+1])
-	}
-	c.headSent = true
-	c.w.WriteHeader(rh.Status)
-	result(stack, 0)
 }
 
 // maxRefusalLogs caps the refusal lines one request can log, so a guest
@@ -430,128 +398,25 @@ const maxRefusalLogs = 16
 // guest's linear memory, and returns the code the guest gets. The host never
 // reads or writes outside that memory: wazero's Memory checks every range.
 func (c *call) outOfBounds(fn string, ptr, n uint32) int32 {
-	c.refusals++
-	switch {
-	case c.refusals < maxRefusalLogs:
-		c.h.log.Warn("guest call refused", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
-			slog.String("function", fn), slog.String("reason", fmt.Sprintf("buffer [%d, +%d) is outside the guest's memory", ptr, n)))
-	case c.refusals == maxRefusalLogs:
-		c.h.log.Warn("guest call refused; further refusals in this request are not logged", slog.String("request_id", c.id),
-			slog.String("route", c.route.Pattern), slog.String("function", fn))
-	}
+	c.logRefusal("guest call refused", slog.String("function", fn),
+		slog.String("reason", fmt.Sprintf("buffer [%d, +%d) is outside the guest's memory", ptr, n)))
 	return abi.ErrInvalid
 }
 
 // refuse logs a guest response the host will not pass on.
 func (c *call) refuse(reason string) {
-	c.h.log.Warn("guest response refused", slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("reason", reason))
+	c.logRefusal("guest response refused", slog.String("reason", reason))
 }
 
-func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	ptr, n := uint32(stack[0]), uint32(stack[1])
-	if c == nil || !c.headSent {
-		result(stack, abi.ErrState)
-		return
+// logRefusal logs one refusal of what the guest asked, up to
+// maxRefusalLogs per request, then one line saying the rest are not logged.
+func (c *call) logRefusal(msg string, attrs ...slog.Attr) {
+	c.refusals++
+	switch {
+	case c.refusals < maxRefusalLogs:
+		c.h.log.LogAttrs(c, slog.LevelWarn, msg, append([]slog.Attr{slog.String("request_id", c.id), slog.String("route", c.route.Pattern)}, attrs...)...)
+	case c.refusals == maxRefusalLogs:
+		c.h.log.LogAttrs(c, slog.LevelWarn, "further refusals in this request are not logged", slog.String("request_id", c.id),
+			slog.String("route", c.route.Pattern))
 	}
-	if c.failed {
-		result(stack, abi.ErrIO)
-		return
-	}
-	buf, ok := mod.Memory().Read(ptr, n)
-	if !ok {
-		result(stack, c.outOfBounds(abi.FuncWriteBody, ptr, n))
-		return
-	}
-	if c.r.Method == http.MethodHead {
-		result(stack, 0)
-		return
-	}
-	held := c.pause() // the client may be slow to read
-	_, err := c.w.Write(buf)
-	c.resume(held)
-	if err != nil {
-		c.failed = true
-		result(stack, abi.ErrIO)
-		return
-	}
-	result(stack, 0)
-}
-
-func flush(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil || !c.headSent {
-		result(stack, abi.ErrState)
-		return
-	}
-	held := c.pause()
-	flushErr := c.w.FlushError()
-	c.resume(held)
-	if c.failed || flushErr != nil {
-		c.failed = true
-		result(stack, abi.ErrIO)
-		return
-	}
-	result(stack, 0)
-}
-
-// maxLogLine caps one guest log line; longer ones are cut.
-const maxLogLine = 16 << 10
-
-func logLine(ctx context.Context, mod api.Module, stack []uint64) {
-	level, ptr, n := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
-	c := callFrom(ctx)
-	if c == nil {
-		return
-	}
-	n = min(n, maxLogLine)
-	buf, ok := mod.Memory().Read(ptr, n)
-	if !ok {
-		c.outOfBounds(abi.FuncLog, ptr, n)
-		return
-	}
-	c.h.log.LogAttrs(c, slog.Level(level), string(buf), slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("source", "guest"))
-}
-
-// guestOutput sends a guest's stdout or stderr to the log, a line at a time,
-// tagged with the request being served.
-type guestOutput struct {
-	inst   *instance
-	stream string
-	buf    []byte
-}
-
-func (g *guestOutput) Write(p []byte) (int, error) {
-	g.buf = append(g.buf, p...)
-	for {
-		i := bytes.IndexByte(g.buf, '\n')
-		if i < 0 {
-			break
-		}
-		g.emit(g.buf[:i])
-		g.buf = g.buf[i+1:]
-	}
-	if len(g.buf) > maxLogLine {
-		g.flush()
-	}
-	return len(p), nil
-}
-
-func (g *guestOutput) flush() {
-	if len(g.buf) > 0 {
-		g.emit(g.buf)
-	}
-	g.buf = g.buf[:0]
-}
-
-func (g *guestOutput) emit(line []byte) {
-	attrs := []slog.Attr{slog.String("stream", g.stream), slog.String("route", g.inst.pool.pattern)}
-	if c := g.inst.cur; c != nil {
-		attrs = append(attrs, slog.String("request_id", c.id))
-	}
-	level := slog.LevelInfo
-	if g.stream == "stderr" {
-		level = slog.LevelWarn
-	}
-	g.inst.pool.h.log.LogAttrs(context.Background(), level, string(line), attrs...)
 }

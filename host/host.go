@@ -74,6 +74,15 @@ type Options struct {
 	// http.Server in front should allow
 	// more (net/http's default is 1 MiB), so the host gives the answer.
 	MaxHeaderBytes int
+	// MaxResponseHeaderBytes caps the headers of a guest's response
+	// ("Name: value\r\n" each); a guest over it gets a 500 and a log line.
+	// Defaults to 64 KiB.
+	MaxResponseHeaderBytes int
+	// MaxLogLines and MaxLogBytes cap what one request's guest writes to
+	// the log (stdout, stderr, the log function): past either, its lines
+	// are dropped and counted, and one record at the end of the request says
+	// how many. They default to 100 lines and 64 KiB.
+	MaxLogLines, MaxLogBytes int
 	// MaxDuration is the wall-clock limit of one request in a guest, for
 	// apps and routes that do not set their own (max_duration in
 	// wasmroute.toml, const MaxDuration in a route file). Past it the guest is stopped and its instance
@@ -147,6 +156,15 @@ func (o *Options) setDefaults() {
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = 64 << 10
 	}
+	if o.MaxLogLines <= 0 {
+		o.MaxLogLines = 100
+	}
+	if o.MaxLogBytes <= 0 {
+		o.MaxLogBytes = 64 << 10
+	}
+	if o.MaxResponseHeaderBytes <= 0 {
+		o.MaxResponseHeaderBytes = 64 << 10
+	}
 }
 
 // Host serves the routes of one bundle. It is safe for concurrent use.
@@ -189,6 +207,9 @@ type state struct {
 	matcher    *router.Matcher // paths the middleware runs for
 	// The app's request limits, checked before routing.
 	maxURLLength, maxHeaderBytes int
+	// maxDuration is the app's time limit, which bounds the waits on a
+	// client until a route's own limit takes over.
+	maxDuration time.Duration
 }
 
 // all returns the routes and the middleware: everything with a pool.
@@ -326,7 +347,11 @@ func (h *Host) Reload() error {
 	}
 	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), cors: newCORS(m.App.CORS),
 		maxURLLength:   int(firstPositive(m.App.MaxURLLength, int64(h.opts.MaxURLLength))),
-		maxHeaderBytes: int(firstPositive(m.App.MaxHeaderBytes, int64(h.opts.MaxHeaderBytes)))}
+		maxHeaderBytes: int(firstPositive(m.App.MaxHeaderBytes, int64(h.opts.MaxHeaderBytes))),
+		maxDuration:    h.opts.MaxDuration}
+	if m.App.MaxDuration > 0 {
+		next.maxDuration = time.Duration(m.App.MaxDuration) * time.Second
+	}
 	kept := map[*pool]bool{}
 	attach := func(r *route) {
 		p := newPool(h, r, env, allow)
@@ -474,6 +499,10 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pattern, origPath := "", r.URL.Path // a middleware may rewrite r.URL
 	defer func() {
 		p := recover()
+		if rec.status == 0 && r.Context().Err() != nil {
+			// The client left before anything was sent: nginx's 499.
+			rec.status, rec.aborted = statusClientClosed, true
+		}
 		level := slog.LevelInfo
 		switch {
 		case rec.status >= 500 || (p != nil && p != http.ErrAbortHandler):
@@ -492,6 +521,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	s := h.state.Load()
+	setClientDeadline(w, r.ContentLength != 0, start.Add(s.maxDuration))
 	if len(r.RequestURI) > s.maxURLLength {
 		h.log.Warn("URL too long", slog.String("request_id", id), slog.Int("length", len(r.RequestURI)), slog.Int("limit", s.maxURLLength))
 		writeError(rec, http.StatusRequestURITooLong, "URI Too Long")
@@ -500,6 +530,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := headerBytes(r.Header); n > s.maxHeaderBytes {
 		h.log.Warn("request headers too large", slog.String("request_id", id), slog.Int("bytes", n), slog.Int("limit", s.maxHeaderBytes))
 		rec.Header().Set("Connection", "close")
+		rec.closeConn = true
 		writeError(rec, http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
 		return
 	}
@@ -515,11 +546,12 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength != 0 {
-		// In full duplex (serveRoute), a body the handler left unread makes
-		// net/http panic when it reads the next request on the connection
-		// (golang/go#68560). Closing it before returning lets net/http drain
-		// it first. r.Body is read when this runs: serveRoute wraps it.
-		defer func() { r.Body.Close() }()
+		// In full duplex (serveRoute), net/http neither drains a body the
+		// handler left unread (it panics reading the next request,
+		// golang/go#68560) nor closes the connection after a body that
+		// failed to read. endBody does both. r.Body is read when this runs:
+		// serveRoute wraps it.
+		defer func() { endBody(w, r, rec) }()
 	}
 	c := getCall()
 	defer putCall(c)
@@ -595,6 +627,7 @@ func (h *Host) serveRoute(c *call, rec *recorder, w http.ResponseWriter, r *http
 		h.log.Warn("request body too large", slog.String("request_id", id), slog.String("route", rt.Pattern),
 			slog.Int64("content_length", r.ContentLength), slog.Int64("limit", rt.bodyLimit))
 		rec.Header().Set("Connection", "close")
+		rec.closeConn = true
 		writeError(rec, http.StatusRequestEntityTooLarge, "Request body too large")
 		return rt.Pattern
 	}
@@ -636,12 +669,17 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write(body)
 }
 
+// statusClientClosed is what the request log says of a request whose client
+// left before it was answered (nginx's 499).
+const statusClientClosed = 499
+
 // recorder remembers the status and size of a response for the request log.
 type recorder struct {
 	http.ResponseWriter
-	status  int
-	size    int64
-	aborted bool // the response was cut off
+	status    int
+	size      int64
+	aborted   bool // the response was cut off
+	closeConn bool // the connection must not carry another request
 }
 
 func (r *recorder) WriteHeader(status int) {

@@ -293,6 +293,10 @@ func (p *pool) newInstance() (*instance, error) {
 	})
 	inst.stderr.flush()
 	inst.stdout.flush()
+	if b := inst.initLog; b.suppressedLines > 0 {
+		p.h.log.Warn("guest log lines suppressed while starting an instance", slog.String("route", p.pattern),
+			slog.Int("lines", b.suppressedLines), slog.Int("bytes", b.suppressedBytes))
+	}
 	if err != nil {
 		inst.close()
 		if errors.Is(err, errClosed) {

@@ -36,7 +36,7 @@ A build error is printed and the last good build keeps serving.`,
 				defer cancel() // a dead watcher stops the server too
 				watchErr <- loop.Run(ctx)
 			}()
-			err = serve(ctx, cmd.OutOrStdout(), f.addr, loop.Handler(), log)
+			err = serve(ctx, cmd.OutOrStdout(), &f, loop.Handler(), log)
 			cancel()
 			if werr := <-watchErr; err == nil {
 				err = werr

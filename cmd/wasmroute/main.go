@@ -16,12 +16,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/joho/godotenv"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/kv"
+	"github.com/wasmroute/wasmroute/internal/httpserver"
 )
 
 func main() {
@@ -44,6 +46,10 @@ type serveFlags struct {
 	dataDir      string
 	kvMemory     bool
 	env          map[string]string
+	// The HTTP server's limits (internal/httpserver).
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	maxConnections    int
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -55,6 +61,9 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
 	cmd.Flags().StringToStringVar(&f.env, "env", nil, "override a variable the app declares in [env] (KEY=VALUE; repeatable)")
+	cmd.Flags().DurationVar(&f.readHeaderTimeout, "read-header-timeout", httpserver.DefaultReadHeaderTimeout, "how long a client may take to send a request head")
+	cmd.Flags().DurationVar(&f.idleTimeout, "idle-timeout", httpserver.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	cmd.Flags().IntVar(&f.maxConnections, "max-connections", httpserver.DefaultMaxConnections, "connections open at once; more wait to be accepted")
 	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=value lines with the app's secrets (default: DIR/.env if it exists); the environment wins over it")
 }
 

@@ -2,19 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/internal/httpserver"
 )
 
 func newStartCmd() *cobra.Command {
@@ -36,7 +34,7 @@ func newStartCmd() *cobra.Command {
 				return err
 			}
 			defer h.Close(context.Background())
-			return serve(cmd.Context(), cmd.OutOrStdout(), f.addr, h, log)
+			return serve(cmd.Context(), cmd.OutOrStdout(), &f, h, log)
 		},
 	}
 	f.register(cmd)
@@ -45,32 +43,13 @@ func newStartCmd() *cobra.Command {
 
 // serve listens on addr until ctx is done, printing the URL to out, then shuts down gracefully:
 // requests in flight finish.
-func serve(ctx context.Context, out io.Writer, addr string, h http.Handler, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+func serve(ctx context.Context, out io.Writer, f *serveFlags, h http.Handler, log *slog.Logger) error {
+	srv, err := httpserver.Listen(f.addr, h, httpserver.Options{
+		ReadHeaderTimeout: f.readHeaderTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections, Logger: log})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		// The host answers headers over its own limit (64 KiB) with a JSON
-		// 431 and a log line; net/http's cap only stops abuse beyond that.
-		MaxHeaderBytes: 1 << 20,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	// Printed whatever the log level: scripts and tests wait for this line.
-	fmt.Fprintf(out, "Listening on http://%s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	fmt.Fprintf(out, "Listening on http://%s\n", srv.Addr())
+	return srv.Serve(ctx)
 }

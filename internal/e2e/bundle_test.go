@@ -82,8 +82,8 @@ func TestDamagedBundle(t *testing.T) {
 			os.Remove(filepath.Join(dir, r.Module))
 		}, "no such file"},
 		{"wrong ABI version", func(t *testing.T, dir string, r *bundle.Route) {
-			replaceModule(t, dir, r.Pattern, wasmModule("wasmroute_abi_v2", "_initialize", "wasmroute_handle"))
-		}, "module speaks wasmroute ABI v2; this host speaks v1"},
+			replaceModule(t, dir, r.Pattern, wasmModule("wasmroute_abi_v99", "_initialize", "wasmroute_handle"))
+		}, "module speaks wasmroute ABI v99; this host speaks v2"},
 		{"not a wasmroute module", func(t *testing.T, dir string, r *bundle.Route) {
 			replaceModule(t, dir, r.Pattern, wasmModule("_start"))
 		}, "not a wasmroute guest"},
@@ -132,7 +132,7 @@ func TestBundleRefusedAtLoad(t *testing.T) {
 		edit    func(m *bundle.Manifest)
 		wantErr string
 	}{
-		{"manifest of another ABI", func(m *bundle.Manifest) { m.ABI = 2 }, "built for ABI version 2"},
+		{"manifest of another ABI", func(m *bundle.Manifest) { m.ABI = 99 }, "built for ABI version 99"},
 		{"no routes", func(m *bundle.Manifest) { m.Routes = nil }, "has no routes"},
 		{"conflicting routes", func(m *bundle.Manifest) { m.Routes[1].Pattern = m.Routes[0].Pattern }, "conflict"},
 		{"module outside the bundle", func(m *bundle.Manifest) { m.Routes[0].Module = "../../etc/passwd" }, "invalid module path"},

@@ -190,7 +190,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"body longer than Content-Length", "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloEXTRA-BYTES\r\n\r\n",
 			[]string{"HTTP/1.1 200", "HTTP/1.1 400"}},
 		{"body shorter than Content-Length", "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nhello",
-			[]string{"HTTP/1.1 200"}},
+			[]string{"HTTP/1.1 400"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,9 +48,10 @@ func TestHugeResponse(t *testing.T) {
 	if resp.StatusCode != 200 || err == nil {
 		t.Fatalf("endless response: %d, %d bytes, error %v; want 200 and a cut stream", resp.StatusCode, n, err)
 	}
-	if !strings.Contains(s.logs.String(), `msg="guest exceeded its time limit; instance discarded"`) {
-		t.Fatalf("no log line for the cut stream:\n%s", s.logs)
-	}
+	// The host logs as it cuts the stream; the client may see the cut first.
+	waitFor(t, func() bool {
+		return strings.Contains(s.logs.String(), `msg="guest exceeded its time limit; instance discarded"`)
+	})
 	if resp, body := s.do(t, "GET", "/api/huge?mb=1", ""); resp.StatusCode != 200 || len(body) != 1<<20 {
 		t.Fatalf("after the cut: %d, %d bytes", resp.StatusCode, len(body))
 	}
