@@ -191,7 +191,8 @@ type Host struct {
 	// under a compilation.
 	life    sync.RWMutex
 	closed  bool
-	bg      sync.WaitGroup // background warm-ups
+	bg      sync.WaitGroup // background warm-ups and retries
+	done    chan struct{}  // closed by Close: background work stops
 	warmSem chan struct{}
 	reqSeq  atomic.Uint64
 	reqBase string
@@ -268,7 +269,7 @@ func New(dir string, opts Options) (*Host, error) {
 			opts.AppName = filepath.Base(filepath.Dir(abs))
 		}
 	}
-	h := &Host{dir: dir, opts: opts, kv: opts.KV, warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1))}
+	h := &Host{dir: dir, opts: opts, kv: opts.KV, done: make(chan struct{}), warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1))}
 	if n := opts.GuestConcurrency; n >= 0 && !opts.CloseOnContextDone {
 		if n == 0 {
 			n = runtime.NumCPU()
@@ -394,7 +395,7 @@ func (h *Host) Reload() error {
 			defer h.bg.Done()
 			h.warmSem <- struct{}{}
 			defer func() { <-h.warmSem }()
-			r.pool.warm()
+			_ = r.pool.warm() // a failure is logged and retried
 		}()
 	}
 	return nil
@@ -429,6 +430,9 @@ func (h *Host) withRuntime(fn func() error) error {
 // still running fail.
 func (h *Host) Close(ctx context.Context) error {
 	h.life.Lock()
+	if !h.closed {
+		close(h.done)
+	}
 	h.closed = true
 	h.life.Unlock()
 	h.bg.Wait()

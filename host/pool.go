@@ -34,9 +34,19 @@ type pool struct {
 	// runtime's MemoryLimitPages).
 	memoryLimit uint64
 
-	compileOnce sync.Once
-	compiled    wazero.CompiledModule
-	compileErr  error
+	// compileMu guards compiled, compileErr and the retry state; ready
+	// says compiled is set, for the fast path.
+	compileMu  sync.Mutex
+	ready      atomic.Bool
+	compiled   wazero.CompiledModule
+	compileErr error
+	closed     bool // the compiled module is closed for good (retired)
+	// After a failure to compile or to start an instance, the pool tries
+	// again no sooner than retryAt, and a goroutine retries in the
+	// background until it succeeds (retry.go).
+	retryAt  time.Time
+	backoff  time.Duration
+	retrying bool
 
 	idle  chan *instance
 	slots chan struct{} // one token per live instance
@@ -88,20 +98,42 @@ func (p *pool) runtime() (wazero.Runtime, error) {
 	return n.rt, nil
 }
 
-// compile reads, verifies and compiles the module once; every later call
-// returns the first result.
+// compile reads, verifies and compiles the module, once it succeeds. After
+// a failure it returns that failure until the backoff has passed, then
+// tries again: a module missing for a moment does not fail its route for
+// good.
 func (p *pool) compile() error {
-	p.compileOnce.Do(func() {
-		p.compileErr = p.h.withRuntime(func() (err error) {
-			p.compiled, err = p.doCompile()
-			return err
-		})
-		if p.compileErr != nil && !errors.Is(p.compileErr, errClosed) {
-			p.h.log.Error("route cannot serve", slog.String("route", p.pattern), slog.String("error", p.compileErr.Error()))
-		}
+	if p.ready.Load() {
+		return nil
+	}
+	p.compileMu.Lock()
+	defer p.compileMu.Unlock()
+	switch {
+	case p.compiled != nil:
+		return nil
+	case p.closed:
+		return errRetired
+	case p.compileErr != nil && time.Now().Before(p.retryAt):
+		return p.compileErr
+	}
+	err := p.h.withRuntime(func() (err error) {
+		p.compiled, err = p.doCompile()
+		return err
 	})
-	return p.compileErr
+	p.compileErr = err
+	if err != nil {
+		if !errors.Is(err, errClosed) {
+			p.failedLocked("route cannot serve", err)
+		}
+		return err
+	}
+	p.backoff = 0
+	p.ready.Store(true)
+	return nil
 }
+
+// errRetired is what a retired pool's module gives new requests.
+var errRetired = errors.New("route retired")
 
 func (p *pool) doCompile() (wazero.CompiledModule, error) {
 	r := bundle.Route{Pattern: p.pattern, Module: p.module, SHA256: p.sha}
@@ -125,27 +157,28 @@ func (p *pool) doCompile() (wazero.CompiledModule, error) {
 }
 
 // warm compiles the module and starts one instance, so the first request
-// does not pay for either.
-func (p *pool) warm() {
-	if p.compile() != nil {
-		return
+// does not pay for either. It returns nil once the pool can serve.
+func (p *pool) warm() error {
+	if err := p.compile(); err != nil {
+		return err
 	}
 	select {
 	case p.slots <- struct{}{}:
 	default:
-		return
+		return nil // at its limit: serving
 	}
 	inst, err := p.newInstance()
 	if errors.Is(err, errClosed) {
 		<-p.slots
-		return
+		return err
 	}
 	if err != nil {
-		p.h.log.Error("route cannot start an instance", slog.String("route", p.pattern), slog.String("error", err.Error()))
 		<-p.slots
-		return
+		p.failed("route cannot start an instance", err)
+		return err
 	}
 	p.put(inst, true)
+	return nil
 }
 
 // get returns an idle instance, or a new one while the route is below its
@@ -168,6 +201,9 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 		inst, err := p.newInstance()
 		if err != nil {
 			<-p.slots
+			if !errors.Is(err, errClosed) {
+				p.failed("route cannot start an instance", err)
+			}
 			return nil, err
 		}
 		return inst, nil
@@ -250,10 +286,14 @@ func (p *pool) stats(pattern string) RouteStats {
 }
 
 func (p *pool) closeCompiled() {
-	// compileOnce guards p.compiled; a compile still running finishes first.
-	p.compileOnce.Do(func() { p.compileErr = errors.New("route retired") })
+	// compileMu guards p.compiled; a compile still running finishes first.
+	p.compileMu.Lock()
+	defer p.compileMu.Unlock()
+	p.closed = true
+	p.ready.Store(false)
 	if p.compiled != nil {
 		p.compiled.Close(context.Background())
+		p.compiled = nil
 	}
 }
 

@@ -248,3 +248,32 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRouteRecovers checks that a failure to load a route's module is not
+// final: with the module file gone the route answers 500 and the host logs
+// when it will try again; once the file is back, the host's own retries
+// start an instance, without any request, and the route serves.
+func TestRouteRecovers(t *testing.T) {
+	dir := copyBundle(t)
+	m, _ := bundle.Load(dir)
+	path := filepath.Join(dir, routeOf(m, "/api/ok").Module)
+	module, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	s := serveBundle(t, dir, host.Options{})
+	if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 500 || body != internalError {
+		t.Fatalf("route without its module: %d %s", resp.StatusCode, body)
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, `msg="route cannot serve"`) || !strings.Contains(logs, "retry_in=") {
+		t.Fatalf("no log line with the retry:\n%s", logs)
+	}
+	if err := os.WriteFile(path, module, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return stats(s, "/api/ok").Idle == 1 })
+	if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 || !strings.HasPrefix(body, "ok ") {
+		t.Fatalf("route after its module came back: %d %q", resp.StatusCode, body)
+	}
+}
