@@ -88,7 +88,9 @@ const (
 // per instance before the first request (WASI reactor convention).
 const ExportInitialize = "_initialize"
 
-// Results of ExportHandle.
+// Results of ExportHandle: HandleOK or HandleAborted in the low byte, with
+// HandleRetire possibly set, and the count of goroutines left behind in the
+// top 16 bits (result >> HandleLeftShift).
 const (
 	// HandleOK means the guest sent a complete response.
 	HandleOK = 0
@@ -96,7 +98,20 @@ const (
 	// (a panic mid-stream); the host must abort the connection so the client
 	// sees a truncated response rather than a complete one.
 	HandleAborted = 1
+	// HandleRetire asks the host to retire the instance after this request:
+	// the handler left goroutines behind that did not end, which would
+	// otherwise run during later requests.
+	HandleRetire = 1 << 8
+	// HandleLeftShift is where the count of goroutines left behind starts.
+	HandleLeftShift = 16
 )
+
+// FuncHandlerDone tells the host the response is complete and the handler
+// returned, before the guest gives goroutines the handler left behind a
+// chance to end: () -> (). From then on the host allows the call only a
+// short grace; a goroutine still running past it stops the guest, the
+// instance is discarded, and the client keeps its complete response.
+const FuncHandlerDone = "handler_done"
 
 // Result codes the host functions return. All are negative so they never
 // collide with a byte count.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"unsafe"
@@ -43,6 +44,9 @@ func hostLog(level int32, ptr unsafe.Pointer, n uint32)
 //go:wasmimport wasmroute poll
 func hostPoll()
 
+//go:wasmimport wasmroute handler_done
+func hostHandlerDone()
+
 //go:wasmimport wasmroute middleware_next
 func hostMiddlewareNext(ptr unsafe.Pointer, n uint32) int32
 
@@ -69,8 +73,30 @@ var state struct {
 // handle serves one request. The host calls it with the size of the encoded
 // request head and the abi.Flag bits.
 //
+// Goroutines do not run between calls, so one the handler left behind would
+// run during a later request, on another client's time. So when the handler
+// returned and goroutines remain, the guest tells the host the response is
+// complete, lets them run to their end for a moment, and asks the host to
+// retire the instance if any are still there (abi.HandleRetire).
+//
 //go:wasmexport wasmroute_handle
 func handle(headLen, flags uint32) uint32 {
+	before := runtime.NumGoroutine()
+	result := handleRequest(headLen, flags)
+	if runtime.NumGoroutine() <= before {
+		return result
+	}
+	hostHandlerDone()
+	for i := 0; i < 3 && runtime.NumGoroutine() > before; i++ {
+		runtime.Gosched()
+	}
+	if left := runtime.NumGoroutine() - before; left > 0 {
+		result |= abi.HandleRetire | uint32(min(left, 0xffff))<<abi.HandleLeftShift
+	}
+	return result
+}
+
+func handleRequest(headLen, flags uint32) uint32 {
 	hostPoll()
 	if uint32(cap(state.headBuf)) < headLen {
 		state.headBuf = make([]byte, headLen)

@@ -29,6 +29,10 @@ type instance struct {
 	// network (see network_unix.go); wasiCtx carries it to host functions.
 	wasi    io.Closer
 	wasiCtx context.Context
+	// mem is what the instance's linear memory holds of the host's budget.
+	mem *memoryUse
+	// sockets counts the sockets the guest holds open (network modules).
+	sockets interface{ open() int }
 	handle  api.Function
 	stack   []uint64
 	cur     *call // the request being served, for guest output
@@ -37,6 +41,14 @@ type instance struct {
 	// initLog budgets the output of the guest outside requests: its
 	// _initialize, and goroutines that run between requests.
 	initLog logBudget
+}
+
+// openSockets is how many sockets the instance's guest holds open.
+func (i *instance) openSockets() int {
+	if i.sockets == nil {
+		return 0
+	}
+	return i.sockets.open()
 }
 
 func (i *instance) close() {
@@ -73,6 +85,10 @@ type call struct {
 	nextSet    bool
 	middleware bool // this call runs the middleware module: no request body
 	refusals   int  // refused guest calls so far (logRefusal)
+	// handlerDone is set when the guest's handler returned with its response
+	// complete (abi.FuncHandlerDone); the call only lets goroutines it left
+	// behind end.
+	handlerDone bool
 	// log budgets the guest's log lines in this request.
 	log logBudget
 	// clientWait is how long the last I/O on the client waited (onClient).
@@ -153,6 +169,10 @@ func (h *Host) invoke(c *call) {
 		if c.Err() != nil {
 			return // the client went away while waiting
 		}
+		if errors.Is(err, errMemoryBudget) {
+			h.memoryRefused(c)
+			return
+		}
 		if errors.Is(err, errSaturated) {
 			h.log.Warn("route saturated", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
 				slog.Duration("waited", h.opts.QueueTimeout))
@@ -195,11 +215,20 @@ func (h *Host) invoke(c *call) {
 	c.log.report(c)
 	inst.cur = nil
 	res := uint32(inst.stack[0])
-	healthy := err == nil
-	if healthy && inst.mod.Memory().Size() > h.opts.RecycleMemory {
-		healthy = false // Go guests never shrink; start afresh
-	}
+	healthy := err == nil && h.keep(c, inst, res)
 	p.put(inst, healthy) // inst belongs to the pool again from here on
+	res &= 0xff
+	if err != nil && c.handlerDone {
+		// The response was complete; what failed is a goroutine the handler
+		// left behind (it spun past the grace, or panicked).
+		h.log.Warn("goroutines left by the request failed after its response; instance discarded", slog.String("request_id", c.id),
+			slog.String("route", c.route.Pattern), slog.String("error", err.Error()))
+		return
+	}
+	if err != nil && inst.mem.refused.Load() && !c.headSent {
+		h.memoryRefused(c)
+		return
+	}
 	if err != nil && timedOut && c.bodyStatus == http.StatusRequestTimeout {
 		// The client, not the guest, ran out the clock: the guest stopped
 		// at its time limit while it unwound from the failed read.
@@ -231,6 +260,38 @@ func (h *Host) invoke(c *call) {
 	case res != abi.HandleOK || !c.headSent:
 		c.fail()
 	}
+}
+
+// memoryRefused answers a request the host could not give memory to: its
+// instance could not start or grow within Options.MemoryBudget. The app that
+// asks for too much gets 503, and every other keeps what it holds.
+func (h *Host) memoryRefused(c *call) {
+	h.log.Warn("instance memory budget spent", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
+		slog.Int64("used", h.memory.used.Load()), slog.Int64("budget", h.memory.limit))
+	c.w.Header().Set("Retry-After", "1")
+	writeError(c.w, http.StatusServiceUnavailable, "Service Unavailable")
+	c.headSent = true
+}
+
+// keep reports whether inst may serve another request after c, which
+// returned res. It is retired when its memory grew past RecycleMemory (Go
+// guests never shrink), when the handler left goroutines that did not end,
+// and when the request left sockets open: connections belong to the
+// request that opened them.
+func (h *Host) keep(c *call, inst *instance, res uint32) bool {
+	switch {
+	case inst.mod.Memory().Size() > h.opts.RecycleMemory:
+		return false
+	case res&abi.HandleRetire != 0:
+		h.log.Warn("request left goroutines running; instance retired", slog.String("request_id", c.id),
+			slog.String("route", c.route.Pattern), slog.Uint64("goroutines", uint64(res>>abi.HandleLeftShift)))
+		return false
+	case inst.openSockets() > 0:
+		h.log.Debug("request left sockets open; instance retired", slog.String("request_id", c.id),
+			slog.String("route", c.route.Pattern), slog.Int("sockets", inst.openSockets()))
+		return false
+	}
+	return true
 }
 
 // fail ends a request the guest could not complete: a 500 if nothing was sent
@@ -298,6 +359,7 @@ func instantiateHostFunctions(ctx context.Context, rt wazero.Runtime) error {
 	fn(abi.FuncFlush, flush, nil, []api.ValueType{i32})
 	fn(abi.FuncLog, logLine, []api.ValueType{i32, i32, i32}, nil)
 	fn(abi.FuncPoll, poll, nil, nil)
+	fn(abi.FuncHandlerDone, handlerDone, nil, nil)
 	fn(abi.FuncMiddlewareNext, middlewareNext, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVGet, kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVSet, kvSet, []api.ValueType{i32, i32, i32, i32, api.ValueTypeI64}, []api.ValueType{i32})
@@ -326,6 +388,23 @@ func poll(ctx context.Context, _ api.Module, _ []uint64) {
 		panic(errTimeLimit)
 	}
 	c.yieldCPU(now)
+}
+
+// leftoverGrace is how long goroutines a handler left behind may still run
+// once its response is complete.
+const leftoverGrace = 10 * time.Millisecond
+
+// handlerDone marks the response complete: from now on the call may only
+// run for leftoverGrace more.
+func handlerDone(ctx context.Context, _ api.Module, _ []uint64) {
+	c := callFrom(ctx)
+	if c == nil || !(c.headSent || c.nextSet) {
+		return
+	}
+	c.handlerDone = true
+	if grace := time.Now().Add(leftoverGrace); grace.Before(c.deadline) {
+		c.deadline = grace
+	}
 }
 
 func readRequestHead(ctx context.Context, mod api.Module, stack []uint64) {

@@ -43,12 +43,17 @@ func closeAfterResponse(w http.ResponseWriter) {
 }
 
 // endBody runs when the host is done with a request that has a body. It
-// reads what the guest left unread, up to maxDrain, so the connection can
+// sends the response on, then reads what the guest left unread, up to maxDrain, so the connection can
 // carry another request. A body that failed to read, or that did not end
 // within maxDrain, closes the connection after the response: otherwise the
 // bytes left on the wire would be read as the next request (request
 // smuggling through a malformed chunked body).
 func endBody(w http.ResponseWriter, r *http.Request, rec *recorder) {
+	if rec.status != 0 && !rec.aborted {
+		// The client has its answer before the host waits on the rest of
+		// its body.
+		_ = rec.FlushError()
+	}
 	if !rec.closeConn {
 		setClientDeadline(w, true, time.Now().Add(clientGrace))
 		if _, err := io.CopyN(io.Discard, r.Body, maxDrain); err != io.EOF {

@@ -109,6 +109,22 @@ type Options struct {
 	// CloseOnContextDone turns the limit off, as a module without the loop
 	// countdown could not give its turn up.
 	GuestConcurrency int
+	// MemoryBudget caps the linear memory of all instances together, in
+	// bytes. An instance that cannot start or grow within it fails its
+	// request with 503 and Retry-After, and a log line; instances already
+	// running keep what they have. Defaults to half the memory of the
+	// machine (or of the process's cgroup, when lower).
+	MemoryBudget uint64
+	// MaxSocketsPerInstance caps the sockets one instance may hold open; a
+	// guest asking for more gets EMFILE and a log line. A request that
+	// leaves sockets open retires its instance, so they never outlive it.
+	// Defaults to 16.
+	MaxSocketsPerInstance int
+	// MaxGuestSockets caps the file descriptors all guests hold at once:
+	// their sockets, and 5 for each instance of a module that uses the
+	// network. Defaults to half the process's open-file limit, so the
+	// host's listener always has descriptors left.
+	MaxGuestSockets int
 	// AppName names the app in every log line. Defaults to the name of the
 	// app directory (the bundle directory's parent).
 	AppName string
@@ -156,6 +172,15 @@ func (o *Options) setDefaults() {
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = 64 << 10
 	}
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = defaultMemoryBudget()
+	}
+	if o.MaxSocketsPerInstance <= 0 {
+		o.MaxSocketsPerInstance = 16
+	}
+	if o.MaxGuestSockets <= 0 {
+		o.MaxGuestSockets = defaultGuestSockets()
+	}
 	if o.MaxLogLines <= 0 {
 		o.MaxLogLines = 100
 	}
@@ -195,7 +220,10 @@ type Host struct {
 	done    chan struct{}  // closed by Close: background work stops
 	warmSem chan struct{}
 	reqSeq  atomic.Uint64
-	reqBase string
+	// guestFDs counts the descriptors guests hold (MaxGuestSockets), memory
+	// the linear memory of all instances (MemoryBudget).
+	guestFDs, memory budget
+	reqBase          string
 }
 
 // state is one generation of the route table. Reload swaps it atomically;
@@ -278,6 +306,8 @@ func New(dir string, opts Options) (*Host, error) {
 	}
 	// Every line names the app, so several hosts can share a log.
 	h.log = opts.Logger.With(slog.String("app", opts.AppName))
+	h.guestFDs.limit = int64(opts.MaxGuestSockets)
+	h.memory.limit = int64(min(opts.MemoryBudget, 1<<62))
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(opts.MemoryLimitPages).
@@ -666,10 +696,11 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
 	body, _ := json.Marshal(struct {
 		Error string `json:"error"`
 	}{msg})
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 

@@ -4,6 +4,9 @@ package host
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -15,7 +18,10 @@ import (
 // runtime grows memory several times while a guest initialises), untouched
 // pages cost nothing, and closing an instance returns its memory to the
 // system at once. Growing past limit fails, and the guest traps.
-type mmapAllocator struct{ limit uint64 }
+type mmapAllocator struct {
+	limit uint64
+	use   *memoryUse
+}
 
 func (a mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
 	if a.limit > 0 && a.limit < max {
@@ -29,13 +35,16 @@ func (a mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
 	if err != nil {
 		return nil
 	}
-	return &mmapMemory{buf: b}
+	return &mmapMemory{buf: b, use: a.use}
 }
 
-type mmapMemory struct{ buf []byte }
+type mmapMemory struct {
+	buf []byte
+	use *memoryUse
+}
 
 func (m *mmapMemory) Reallocate(size uint64) []byte {
-	if m.buf == nil || size > uint64(len(m.buf)) {
+	if m.buf == nil || size > uint64(len(m.buf)) || !m.use.resize(size) {
 		return nil
 	}
 	return m.buf[:size:size]
@@ -45,11 +54,34 @@ func (m *mmapMemory) Free() {
 	if m.buf != nil {
 		_ = syscall.Munmap(m.buf)
 		m.buf = nil
+		m.use.free()
 	}
 }
 
-// memoryContext returns ctx carrying the allocator for instances whose
-// linear memory may grow to limit bytes (0: the runtime's limit).
-func memoryContext(ctx context.Context, limit uint64) context.Context {
-	return experimental.WithMemoryAllocator(ctx, mmapAllocator{limit: limit})
+// memoryContext returns ctx carrying the allocator for an instance whose
+// linear memory may grow to limit bytes (0: the runtime's limit), within
+// the budget use accounts to (nil: none).
+func memoryContext(ctx context.Context, limit uint64, use *memoryUse) context.Context {
+	return experimental.WithMemoryAllocator(ctx, mmapAllocator{limit: limit, use: use})
+}
+
+// defaultMemoryBudget is half the memory the process may use: the
+// machine's, or its cgroup's limit when lower.
+func defaultMemoryBudget() uint64 {
+	total := uint64(4 << 30)
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+					total = kb << 10
+				}
+			}
+		}
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if limit, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && limit < total {
+			total = limit
+		}
+	}
+	return total / 2
 }

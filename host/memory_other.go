@@ -10,22 +10,26 @@ import (
 
 // sliceAllocator keeps linear memory in a Go slice, like wazero's own
 // allocator, but refuses to grow it past limit: the guest then traps.
-type sliceAllocator struct{ limit uint64 }
+type sliceAllocator struct {
+	limit uint64
+	use   *memoryUse
+}
 
 func (a sliceAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
 	if a.limit > 0 && a.limit < max {
 		max = a.limit
 	}
-	return &sliceMemory{max: max, buf: make([]byte, 0, min(capacity, max))}
+	return &sliceMemory{max: max, buf: make([]byte, 0, min(capacity, max)), use: a.use}
 }
 
 type sliceMemory struct {
 	max uint64
 	buf []byte
+	use *memoryUse
 }
 
 func (m *sliceMemory) Reallocate(size uint64) []byte {
-	if size > m.max {
+	if size > m.max || !m.use.resize(size) {
 		return nil
 	}
 	if size > uint64(cap(m.buf)) {
@@ -37,10 +41,17 @@ func (m *sliceMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
-func (m *sliceMemory) Free() { m.buf = nil }
+func (m *sliceMemory) Free() {
+	m.buf = nil
+	m.use.free()
+}
 
 // memoryContext returns ctx carrying the allocator for instances whose
 // linear memory may grow to limit bytes (0: the runtime's limit).
-func memoryContext(ctx context.Context, limit uint64) context.Context {
-	return experimental.WithMemoryAllocator(ctx, sliceAllocator{limit: limit})
+func memoryContext(ctx context.Context, limit uint64, use *memoryUse) context.Context {
+	return experimental.WithMemoryAllocator(ctx, sliceAllocator{limit: limit, use: use})
 }
+
+// defaultMemoryBudget is the instance memory budget where the host cannot
+// read the machine's memory.
+func defaultMemoryBudget() uint64 { return 4 << 30 }

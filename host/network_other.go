@@ -18,3 +18,7 @@ var errNoNetwork = errors.New("routes that use the network need a Unix host")
 func (h *Host) network() (*netRuntime, error) { return nil, errNoNetwork }
 
 func (p *pool) newWASI(*instance) (context.Context, error) { return nil, errNoNetwork }
+
+// defaultGuestSockets is the cap on guest descriptors where guests have no
+// network.
+func defaultGuestSockets() int { return 4096 }

@@ -70,6 +70,9 @@ func (p *pool) newWASI(inst *instance) (context.Context, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !p.h.guestFDs.acquire(instanceFDs) {
+		return nil, errFDBudget
+	}
 	s := &unix.System{
 		Args:               []string{"wasmroute"},
 		Environ:            p.env,
@@ -87,17 +90,24 @@ func (p *pool) newWASI(inst *instance) (context.Context, error) {
 		fd, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			s.Close(context.Background())
+			p.h.guestFDs.release(instanceFDs)
 			return nil, err
 		}
 		s.Preopen(unix.FD(fd), name, wasi.FDStat{FileType: wasi.CharacterDeviceType, RightsBase: wasi.FileRights})
 	}
-	g := &guardedSystem{System: s, inst: inst, resolved: map[netip.AddrPort]bool{}}
+	g := &guardedSystem{System: s, inst: inst, resolved: map[netip.AddrPort]bool{}, sockets: map[wasi.FD]bool{}}
 	mi, err := n.wasi.Instantiate(context.Background(), wasip1.WithWASI(g))
 	if err != nil {
 		s.Close(context.Background())
+		p.h.guestFDs.release(instanceFDs)
 		return nil, err
 	}
-	inst.wasi = closerFunc(func() error { return mi.Close(context.Background()) })
+	inst.sockets = g
+	inst.wasi = closerFunc(func() error {
+		err := mi.Close(context.Background())
+		p.h.guestFDs.release(instanceFDs + int64(len(g.sockets)))
+		return err
+	})
 	return wazergo.WithModuleInstance(context.Background(), mi), nil
 }
 
@@ -116,18 +126,34 @@ type guardedSystem struct {
 	// resolved holds the addresses that allowed names resolved to: a guest
 	// may connect to them.
 	resolved map[netip.AddrPort]bool
+	// sockets holds the guest's open sockets, each counted in the host's
+	// budget of guest file descriptors.
+	sockets map[wasi.FD]bool
 }
 
+// instanceFDs is how many file descriptors a network instance holds before
+// it opens any socket: /dev/null for stdin, stdout and stderr, and the pipe
+// wasi-go wakes its poll with.
+const instanceFDs = 5
+
+func (g *guardedSystem) open() int { return len(g.sockets) }
+
 // deny logs a refused network operation and returns the errno the guest
-// sees.
+// sees, EACCES.
 func (g *guardedSystem) deny(ctx context.Context, op, addr, reason string) wasi.Errno {
-	attrs := []any{slog.String("op", op), slog.String("address", addr), slog.String("reason", reason)}
+	return g.refuse(ctx, wasi.EACCES, op, addr, reason)
+}
+
+// refuse logs a refused network operation, within the request's cap on
+// refusal lines, and returns errno.
+func (g *guardedSystem) refuse(ctx context.Context, errno wasi.Errno, op, addr, reason string) wasi.Errno {
+	attrs := []slog.Attr{slog.String("op", op), slog.String("address", addr), slog.String("reason", reason)}
 	if c := callFrom(ctx); c != nil {
-		attrs = append([]any{slog.String("request_id", c.id)}, attrs...)
+		c.logRefusal("outbound network denied", attrs...)
+		return errno
 	}
-	attrs = append([]any{slog.String("route", g.inst.pool.pattern)}, attrs...)
-	g.inst.pool.h.log.Warn("outbound network denied", attrs...)
-	return wasi.EACCES
+	g.inst.pool.h.log.LogAttrs(ctx, slog.LevelWarn, "outbound network denied", append([]slog.Attr{slog.String("route", g.inst.pool.pattern)}, attrs...)...)
+	return errno
 }
 
 func (g *guardedSystem) FDWrite(ctx context.Context, fd wasi.FD, iovecs []wasi.IOVec) (wasi.Size, wasi.Errno) {
@@ -152,7 +178,30 @@ func (g *guardedSystem) SockOpen(ctx context.Context, family wasi.ProtocolFamily
 	if (family != wasi.InetFamily && family != wasi.Inet6Family) || socketType != wasi.StreamSocket {
 		return ^wasi.FD(0), g.deny(ctx, "open", family.String()+"/"+socketType.String(), "only TCP connections are allowed")
 	}
-	return g.System.SockOpen(ctx, family, socketType, protocol, rightsBase, rightsInheriting)
+	h := g.inst.pool.h
+	if len(g.sockets) >= h.opts.MaxSocketsPerInstance {
+		return ^wasi.FD(0), g.refuse(ctx, wasi.EMFILE, "open", "", "the instance holds "+strconv.Itoa(len(g.sockets))+" sockets, its limit")
+	}
+	if !h.guestFDs.acquire(1) {
+		return ^wasi.FD(0), g.refuse(ctx, wasi.ENFILE, "open", "", "the host's guest sockets are all in use")
+	}
+	fd, errno := g.System.SockOpen(ctx, family, socketType, protocol, rightsBase, rightsInheriting)
+	if errno != wasi.ESUCCESS {
+		h.guestFDs.release(1)
+		return fd, errno
+	}
+	g.sockets[fd] = true
+	return fd, errno
+}
+
+// FDClose releases a socket's place in the budgets.
+func (g *guardedSystem) FDClose(ctx context.Context, fd wasi.FD) wasi.Errno {
+	errno := g.System.FDClose(ctx, fd)
+	if g.sockets[fd] && errno == wasi.ESUCCESS {
+		delete(g.sockets, fd)
+		g.inst.pool.h.guestFDs.release(1)
+	}
+	return errno
 }
 
 func (g *guardedSystem) SockBind(ctx context.Context, fd wasi.FD, addr wasi.SocketAddress) (wasi.SocketAddress, wasi.Errno) {
@@ -268,4 +317,14 @@ func addrString(a wasi.SocketAddress) string {
 		return ""
 	}
 	return a.String()
+}
+
+// defaultGuestSockets is half the process's open-file limit (Go raises the
+// soft limit to the hard one at start), at least 64.
+func defaultGuestSockets() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return 4096
+	}
+	return int(max(lim.Cur/2, 64))
 }

@@ -201,7 +201,7 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 		inst, err := p.newInstance()
 		if err != nil {
 			<-p.slots
-			if !errors.Is(err, errClosed) {
+			if !errors.Is(err, errClosed) && !errors.Is(err, errMemoryBudget) {
 				p.failed("route cannot start an instance", err)
 			}
 			return nil, err
@@ -298,7 +298,12 @@ func (p *pool) closeCompiled() {
 }
 
 func (p *pool) newInstance() (*instance, error) {
-	inst := &instance{pool: p, stack: make([]uint64, 2)}
+	inst := &instance{pool: p, stack: make([]uint64, 2), mem: &memoryUse{budget: &p.h.memory}}
+	// wazero cannot take a refusal of a memory's first allocation, so the
+	// module's initial memory comes from the budget before it starts.
+	if !inst.mem.resize(initialMemory(p.compiled)) {
+		return nil, fmt.Errorf("route %s: starting module %s: %w", p.pattern, p.module, errMemoryBudget)
+	}
 	inst.stdout = &guestOutput{inst: inst, stream: "stdout"}
 	inst.stderr = &guestOutput{inst: inst, stream: "stderr"}
 	cfg := wazero.NewModuleConfig().
@@ -327,7 +332,7 @@ func (p *pool) newInstance() (*instance, error) {
 			}
 			ctx = inst.wasiCtx
 		}
-		ctx = memoryContext(ctx, p.memoryLimit)
+		ctx = memoryContext(ctx, p.memoryLimit, inst.mem)
 		mod, err = rt.InstantiateModule(ctx, p.compiled, cfg)
 		return err
 	})
@@ -339,8 +344,12 @@ func (p *pool) newInstance() (*instance, error) {
 	}
 	if err != nil {
 		inst.close()
+		inst.mem.free() // what wazero did not take over
 		if errors.Is(err, errClosed) {
 			return nil, err
+		}
+		if inst.mem.refused.Load() {
+			err = errMemoryBudget
 		}
 		return nil, fmt.Errorf("route %s: starting module %s: %w", p.pattern, p.module, err)
 	}
@@ -352,13 +361,21 @@ func (p *pool) newInstance() (*instance, error) {
 	return inst, nil
 }
 
+// initialMemory is the size of a module's linear memory when it starts.
+func initialMemory(cm wazero.CompiledModule) uint64 {
+	for _, m := range cm.ExportedMemories() {
+		return uint64(m.Min()) * 65536
+	}
+	return 0
+}
+
 // InstantiateContext returns ctx carrying the linear memory allocator the host
 // gives every instance (on Linux, one lazily committed mapping per instance,
 // so growing memory never copies). Tools that instantiate guest modules
 // themselves pass it to wazero's InstantiateModule to create instances the way
 // the host does.
 func InstantiateContext(ctx context.Context) context.Context {
-	return memoryContext(ctx, 0)
+	return memoryContext(ctx, 0, nil)
 }
 
 // checkExports refuses modules that do not speak this host's ABI version.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,141 @@ func TestGuestLogBudget(t *testing.T) {
 	}
 	if !strings.Contains(logs, `msg="guest log lines suppressed" app=faulty request_id=`) || !strings.Contains(logs, "lines=19900") {
 		t.Fatalf("no record of the suppressed lines:\n%.3000s", logs)
+	}
+}
+
+// TestGoroutinesLeftBehind checks that a goroutine a handler leaves behind
+// costs only its own request's instance, never the next request: one that
+// spins or panics after the response is stopped within a moment and its
+// instance discarded, one still waiting retires the instance, and one about
+// to end does neither. The client of the guilty request keeps its response.
+func TestGoroutinesLeftBehind(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxInstances: 1})
+	tests := []struct {
+		query, body string
+		discarded   bool
+		log         string
+	}{
+		{"spin-after", "spun", true, `msg="goroutines left by the request failed after its response; instance discarded"`},
+		{"panic-after", "panicked", true, "boom after the response"},
+		{"sleep-after", "slept", true, `msg="request left goroutines running; instance retired"`},
+		{"handoff", "handed", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			before := stats(s, "/api/hostile").Discarded
+			if resp, body := s.do(t, "GET", "/api/hostile?case="+tt.query, ""); resp.StatusCode != 200 || body != tt.body {
+				t.Fatalf("guilty request: %d %q, want 200 %q", resp.StatusCode, body, tt.body)
+			}
+			// The next request on the route is served at once, not stuck
+			// behind what the last one left.
+			if resp, body := s.do(t, "GET", "/api/hostile?case=whole", ""); resp.StatusCode != 200 || len(body) != 10<<10 {
+				t.Fatalf("next request: %d, %d bytes", resp.StatusCode, len(body))
+			}
+			if got := stats(s, "/api/hostile").Discarded > before; got != tt.discarded {
+				t.Fatalf("instance discarded = %v, want %v", got, tt.discarded)
+			}
+			if tt.log != "" && !strings.Contains(s.logs.String(), tt.log) {
+				t.Fatalf("log lacks %s:\n%s", tt.log, s.logs)
+			}
+		})
+	}
+}
+
+// TestSocketHoarding checks the caps on guest sockets: one instance gets
+// MaxSocketsPerInstance (then EMFILE), all guests together get what
+// MaxGuestSockets allows (then ENFILE), each refusal is logged, and the
+// sockets a request leaves open close with its instance, so the process's
+// descriptors come back.
+func TestSocketHoarding(t *testing.T) {
+	tests := []struct {
+		name string
+		opts host.Options
+		want string
+	}{
+		{"instance cap", host.Options{}, "opened 16, then errno 33"},
+		{"host cap", host.Options{MaxGuestSockets: 5 + 8}, "opened 8, then errno 41"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.MaxInstances = 1
+			s := serve(t, faultyDir, tt.opts)
+			if err := s.host.Warm(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			s.do(t, "GET", "/api/ok", "") // the client's connection, kept alive
+			fds := openFDs(t)
+			for i := 0; i < 3; i++ {
+				if resp, body := s.do(t, "GET", "/api/hostile?case=hoard", ""); resp.StatusCode != 200 || body != tt.want {
+					t.Fatalf("round %d: %d %q, want %q", i, resp.StatusCode, body, tt.want)
+				}
+			}
+			if !strings.Contains(s.logs.String(), `msg="outbound network denied"`) {
+				t.Fatalf("no log line for the refused sockets:\n%s", s.logs)
+			}
+			// Each round's instance was retired with its sockets; the next
+			// one starts in the background.
+			waitFor(t, func() bool { return openFDs(t) <= fds })
+		})
+	}
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd to count descriptors")
+	}
+	return len(entries)
+}
+
+// TestMemoryBudget holds requests that each allocate 100 MiB open at once,
+// more than the host's memory budget allows. Those the budget cannot take
+// get 503 with Retry-After and a log line; the rest are served whole, and
+// once they end the memory is free for the next.
+func TestMemoryBudget(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MemoryBudget: 400 << 20, MaxInstances: 8})
+	var writers []*io.PipeWriter
+	var served []*http.Response
+	refused := 0
+	for i := 0; i < 8; i++ {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		resp, err := http.Post(s.URL+"/api/hostile?case=alloc&mb=100", "text/plain", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 503 {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != `{"error":"Service Unavailable"}` || resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("refused request: %s, Retry-After %q", body, resp.Header.Get("Retry-After"))
+			}
+			refused++
+			continue
+		}
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if resp.StatusCode != 200 || line != "allocated\n" {
+			t.Fatalf("request %d: %d %q %v", i, resp.StatusCode, line, err)
+		}
+		served = append(served, resp)
+	}
+	if len(served) == 0 || refused == 0 || len(served) > 3 {
+		t.Fatalf("%d requests served and %d refused; a 400 MiB budget holds one to three", len(served), refused)
+	}
+	for _, pw := range writers {
+		pw.Close()
+	}
+	for _, resp := range served {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if !strings.Contains(s.logs.String(), `msg="instance memory budget spent"`) {
+		t.Fatalf("no log line:\n%s", s.logs)
+	}
+	// The instances that grew past RecycleMemory were retired: the budget
+	// is free again.
+	if resp, body := s.do(t, "POST", "/api/hostile?case=alloc&mb=100", "again"); resp.StatusCode != 200 || body != "allocated\nagain" {
+		t.Fatalf("after the load: %d %q", resp.StatusCode, body)
 	}
 }

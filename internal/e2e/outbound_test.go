@@ -54,7 +54,7 @@ func TestOutboundAllowlist(t *testing.T) {
 	}{
 		{"allowed host", fetch(allowed.URL + "/x"), 200, "hello from upstream /x", ""},
 		{"address not listed", fetch(other.URL + "/"), 502, "~ermission denied",
-			"route=/api/fetch request_id="},
+			"route=/api/fetch op="},
 		{"name not listed, though it resolves to a listed address", fetch("http://localhost:" + port + "/"), 502,
 			"~ermission denied", "op=resolve address=localhost:" + port},
 		{"cloud metadata", fetch("http://169.254.169.254/latest/meta-data/"), 502, "~ermission denied",
@@ -79,7 +79,7 @@ func TestOutboundAllowlist(t *testing.T) {
 			}
 		})
 	}
-	denied := regexp.MustCompile(`msg="outbound network denied" app=faulty route=/api/fetch request_id=\S+ op=resolve address=` +
+	denied := regexp.MustCompile(`msg="outbound network denied" app=faulty request_id=\S+ route=/api/fetch op=resolve address=` +
 		regexp.QuoteMeta(other.Listener.Addr().String()) + ` reason="not in allowed_outbound_hosts"`)
 	if !denied.MatchString(s.logs.String()) {
 		t.Errorf("the denied address is not logged with app, route, request id and reason:\n%s", s.logs)

@@ -11,7 +11,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
+
+var sink int
 
 // GET answers according to ?case=.
 func GET(w http.ResponseWriter, r *http.Request) {
@@ -53,9 +56,49 @@ func GET(w http.ResponseWriter, r *http.Request) {
 			log.Print("log noise ", i)
 		}
 		io.WriteString(w, "said a lot")
+	case "spin-after":
+		go func() {
+			for {
+				sink++
+			}
+		}()
+		io.WriteString(w, "spun")
+	case "panic-after":
+		go func() { panic("boom after the response") }()
+		io.WriteString(w, "panicked")
+	case "sleep-after":
+		go func() { time.Sleep(time.Hour) }()
+		io.WriteString(w, "slept")
+	case "handoff":
+		// A worker hands its result over and is about to end when the
+		// handler returns: not a goroutine left behind.
+		ch := make(chan string)
+		go func() { ch <- "handed" }()
+		time.Sleep(time.Millisecond) // the worker blocks in its send first
+		io.WriteString(w, <-ch)
+	case "hoard":
+		opened, errno := hoardSockets(100)
+		fmt.Fprintf(w, "opened %d, then errno %d", opened, errno)
 	case "streamed":
 		io.WriteString(w, strings.Repeat("s", 20<<10))
 	default:
 		io.WriteString(w, strings.Repeat("w", 10<<10))
 	}
+}
+
+var held [][]byte
+
+// POST with ?case=alloc&mb=N allocates N MiB and holds it while it streams
+// the request body back, so a test can keep many such requests open at once.
+func POST(w http.ResponseWriter, r *http.Request) {
+	mb, _ := strconv.Atoi(r.URL.Query().Get("mb"))
+	b := make([]byte, mb<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	held = append(held, b)
+	defer func() { held = nil }()
+	io.WriteString(w, "allocated\n")
+	w.(http.Flusher).Flush()
+	io.Copy(w, r.Body)
 }
