@@ -156,11 +156,24 @@ const (
 	// FuncKVExists reports whether a key is set: (key_ptr, key_len) -> i32,
 	// 1 or 0, or an error code.
 	FuncKVExists = "kv_exists"
-	// FuncKVKeys lists keys with a prefix in byte order, at most MaxKVKeys:
-	// (prefix_ptr, prefix_len, buf_ptr, buf_len) -> i32. The list is encoded
-	// as a uvarint count and that many strings (see README.md); the result
-	// is its length, copied only if it fits, as for FuncKVGet.
+	// FuncKVKeys lists keys with a prefix in byte order, at most MaxKVKeys,
+	// starting after a cursor (the last key of the previous page, empty for
+	// the first): (prefix_ptr, prefix_len, after_ptr, after_len, buf_ptr,
+	// buf_len) -> i32. The list is encoded as a uvarint count and that many
+	// strings (see README.md); the result is its length, copied only if it
+	// fits, as for FuncKVGet.
 	FuncKVKeys = "kv_keys"
+	// FuncKVIncr adds a delta to the decimal integer stored under a key (a
+	// missing key counts as 0), atomically: (key_ptr, key_len, delta i64,
+	// out_ptr i32) -> i32. It writes the new value to out_ptr as 8 bytes,
+	// little-endian, and returns 0, or ErrNotInteger or another error code.
+	FuncKVIncr = "kv_incr"
+	// FuncKVCompareAndSwap stores a value only if the key holds an expected
+	// one, atomically: (key_ptr, key_len, old_ptr, old_len, val_ptr,
+	// val_len i32, ttl_ms i64) -> i32. old_len 0xffffffff expects the key
+	// not to be set. It returns 1 if it stored the value, 0 if the key held
+	// something else, or an error code.
+	FuncKVCompareAndSwap = "kv_cas"
 )
 
 // Limits of the key-value store.
@@ -181,7 +194,17 @@ const (
 	ErrValueTooLarge = -7
 	// ErrStore means the store failed; the host logs why.
 	ErrStore = -8
+	// ErrQuotaExceeded means the write would take the app's store past its
+	// quota; nothing changed.
+	ErrQuotaExceeded = -9
+	// ErrNotInteger means FuncKVIncr found a value that is not a decimal
+	// integer, or would overflow.
+	ErrNotInteger = -10
 )
+
+// KVAbsent is the old_len of FuncKVCompareAndSwap that expects the key not
+// to be set.
+const KVAbsent = 0xffffffff
 
 // AppendKeys appends the encoding of a key list to dst.
 func AppendKeys(dst []byte, keys []string) []byte {

@@ -365,7 +365,9 @@ func instantiateHostFunctions(ctx context.Context, rt wazero.Runtime) error {
 	fn(abi.FuncKVSet, kvSet, []api.ValueType{i32, i32, i32, i32, api.ValueTypeI64}, []api.ValueType{i32})
 	fn(abi.FuncKVDelete, kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVExists, kvExists, []api.ValueType{i32, i32}, []api.ValueType{i32})
-	fn(abi.FuncKVKeys, kvKeys, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncKVKeys, kvKeys, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncKVIncr, kvIncr, []api.ValueType{i32, i32, api.ValueTypeI64, i32}, []api.ValueType{i32})
+	fn(abi.FuncKVCompareAndSwap, kvCompareAndSwap, []api.ValueType{i32, i32, i32, i32, i32, i32, api.ValueTypeI64}, []api.ValueType{i32})
 	_, err := b.Instantiate(ctx)
 	return err
 }

@@ -158,7 +158,7 @@ func (o *Options) setDefaults() {
 		o.LookupSecret = os.LookupEnv
 	}
 	if o.KV == nil {
-		o.KV = kv.NewMemory()
+		o.KV = kv.NewMemory(kv.DefaultQuota)
 	}
 	if o.MaxDuration <= 0 {
 		o.MaxDuration = 30 * time.Second

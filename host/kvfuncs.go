@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 	"unicode/utf8"
@@ -9,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/host/kv"
 )
 
 // The key-value host functions. Each validates what the guest passed before
@@ -49,8 +51,17 @@ func kvCall(ctx context.Context, fn string, mod api.Module, stack []uint64) (*ca
 	return c, key, true
 }
 
-// kvFailed logs a store error and returns the code for the guest.
+// kvFailed logs a store error and returns the code for the guest. Running
+// out of quota, and Incr of a value that is not a number, are the guest's
+// business, not failures of the store.
 func (c *call) kvFailed(op string, err error) int32 {
+	switch {
+	case errors.Is(err, kv.ErrQuotaExceeded):
+		c.logRefusal("kv write refused", slog.String("op", op), slog.String("reason", err.Error()))
+		return abi.ErrQuotaExceeded
+	case errors.Is(err, kv.ErrNotInteger):
+		return abi.ErrNotInteger
+	}
 	c.h.log.Error("kv store failed", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
 		slog.String("op", op), slog.String("error", err.Error()))
 	return abi.ErrStore
@@ -165,22 +176,83 @@ func kvKeys(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, abi.ErrState)
 		return
 	}
-	var prefix string
-	if n := uint32(stack[1]); n > 0 {
-		var code int32
-		if prefix, code = kvKey(mod, uint32(stack[0]), n); code != 0 {
-			result(stack, code)
-			return
+	var prefix, after string
+	for i, s := range []*string{&prefix, &after} {
+		if n := uint32(stack[2*i+1]); n > 0 {
+			var code int32
+			if *s, code = kvKey(mod, uint32(stack[2*i]), n); code != 0 {
+				result(stack, code)
+				return
+			}
 		}
 	}
-	keys, err := c.h.kv.Keys(c, prefix, abi.MaxKVKeys)
+	keys, err := c.h.kv.Keys(c, prefix, after, abi.MaxKVKeys)
 	if err != nil {
 		result(stack, c.kvFailed("keys", err))
 		return
 	}
-	n := copyOut(mod, uint32(stack[2]), uint32(stack[3]), abi.AppendKeys(nil, keys))
+	n := copyOut(mod, uint32(stack[4]), uint32(stack[5]), abi.AppendKeys(nil, keys))
 	if n == abi.ErrInvalid {
-		n = c.outOfBounds(abi.FuncKVKeys, uint32(stack[2]), uint32(stack[3]))
+		n = c.outOfBounds(abi.FuncKVKeys, uint32(stack[4]), uint32(stack[5]))
 	}
 	result(stack, n)
+}
+
+func kvIncr(ctx context.Context, mod api.Module, stack []uint64) {
+	c, key, ok := kvCall(ctx, abi.FuncKVIncr, mod, stack)
+	if !ok {
+		return
+	}
+	out := uint32(stack[3])
+	if _, ok := mod.Memory().Read(out, 8); !ok {
+		result(stack, c.outOfBounds(abi.FuncKVIncr, out, 8))
+		return
+	}
+	c.kvStashKey, c.kvStash = "", nil
+	var n int64
+	code := c.kvWrite("incr", func() (err error) { n, err = c.h.kv.Incr(c, key, int64(stack[2])); return err })
+	if code == 0 {
+		mod.Memory().WriteUint64Le(out, uint64(n))
+	}
+	result(stack, code)
+}
+
+func kvCompareAndSwap(ctx context.Context, mod api.Module, stack []uint64) {
+	c, key, ok := kvCall(ctx, abi.FuncKVCompareAndSwap, mod, stack)
+	if !ok {
+		return
+	}
+	var old []byte // nil: the key must not be set
+	if n := uint32(stack[3]); n != abi.KVAbsent {
+		if old, ok = mod.Memory().Read(uint32(stack[2]), n); !ok {
+			result(stack, c.outOfBounds(abi.FuncKVCompareAndSwap, uint32(stack[2]), n))
+			return
+		}
+		old = append([]byte{}, old...) // non-nil even when empty
+	}
+	n := uint32(stack[5])
+	if n > abi.MaxKVValue {
+		result(stack, abi.ErrValueTooLarge)
+		return
+	}
+	value, ok := mod.Memory().Read(uint32(stack[4]), n)
+	if !ok {
+		result(stack, c.outOfBounds(abi.FuncKVCompareAndSwap, uint32(stack[4]), n))
+		return
+	}
+	ttl := time.Duration(int64(stack[6])) * time.Millisecond
+	if ttl < 0 {
+		result(stack, abi.ErrInvalid)
+		return
+	}
+	c.kvStashKey, c.kvStash = "", nil
+	var swapped bool
+	code := c.kvWrite("cas", func() (err error) {
+		swapped, err = c.h.kv.CompareAndSwap(c, key, old, value, ttl)
+		return err
+	})
+	if code == 0 && swapped {
+		code = 1
+	}
+	result(stack, code)
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/kv"
+	"github.com/wasmroute/wasmroute/internal/appconfig"
 	"github.com/wasmroute/wasmroute/internal/httpserver"
 )
 
@@ -45,6 +46,7 @@ type serveFlags struct {
 	envFile      string
 	dataDir      string
 	kvMemory     bool
+	kvQuota      string
 	env          map[string]string
 	// The HTTP server's limits (internal/httpserver).
 	readHeaderTimeout time.Duration
@@ -60,6 +62,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.concurrency, "guest-concurrency", 0, "guest calls computing at once; waiting ones do not count (default: the number of CPUs; -1: no limit)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
+	cmd.Flags().StringVar(&f.kvQuota, "kv-quota", "64MB", "most bytes of keys and values the app's key-value store holds")
 	cmd.Flags().StringToStringVar(&f.env, "env", nil, "override a variable the app declares in [env] (KEY=VALUE; repeatable)")
 	cmd.Flags().DurationVar(&f.readHeaderTimeout, "read-header-timeout", httpserver.DefaultReadHeaderTimeout, "how long a client may take to send a request head")
 	cmd.Flags().DurationVar(&f.idleTimeout, "idle-timeout", httpserver.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
@@ -99,13 +102,19 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 	if err != nil {
 		return host.Options{}, err
 	}
-	var store kv.Store = kv.NewMemory()
+	quota := int64(kv.DefaultQuota)
+	if f.kvQuota != "" {
+		if quota, err = appconfig.ParseSize(f.kvQuota); err != nil {
+			return host.Options{}, fmt.Errorf("--kv-quota: %w", err)
+		}
+	}
+	var store kv.Store = kv.NewMemory(quota)
 	if !f.kvMemory {
 		data := f.dataDir
 		if data == "" {
 			data = filepath.Join(dir, ".wasmroute-data")
 		}
-		if store, err = kv.OpenBolt(filepath.Join(data, "kv.db")); err != nil {
+		if store, err = kv.OpenBolt(filepath.Join(data, "kv.db"), quota); err != nil {
 			return host.Options{}, err
 		}
 	}

@@ -4,17 +4,18 @@ package kv
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/wasmroute/wasmroute/internal/kvmem"
 )
 
 // memory is the store handlers use outside WebAssembly.
-var memory = kvmem.New(nil)
+var memory = kvmem.New(nil, 0)
 
 // Reset empties the in-memory store handler tests run against. It exists
 // only outside WebAssembly.
-func Reset() { memory = kvmem.New(nil) }
+func Reset() { memory = kvmem.New(nil, 0) }
 
 func get(key string) ([]byte, error) {
 	v, ok, err := memory.Get(context.Background(), key)
@@ -49,10 +50,28 @@ func exists(key string) (bool, error) {
 	return ok, nil
 }
 
-func keys(prefix string) ([]string, error) {
-	list, err := memory.Keys(context.Background(), prefix, MaxKeys)
+func list(prefix, after string) ([]string, error) {
+	keys, err := memory.Keys(context.Background(), prefix, after, MaxKeys)
 	if err != nil {
 		return nil, ErrStore
 	}
-	return list, nil
+	return keys, nil
+}
+
+func incr(key string, delta int64) (int64, error) {
+	n, err := memory.Incr(context.Background(), key, delta)
+	if errors.Is(err, kvmem.ErrNotInteger) {
+		return 0, ErrNotInteger
+	} else if err != nil {
+		return 0, ErrStore
+	}
+	return n, nil
+}
+
+func compareAndSwap(key string, old, value []byte, ttl time.Duration) (bool, error) {
+	ok, err := memory.CompareAndSwap(context.Background(), key, old, value, ttl)
+	if err != nil {
+		return false, ErrStore
+	}
+	return ok, nil
 }

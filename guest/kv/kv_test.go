@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +65,51 @@ func TestInvalidInput(t *testing.T) {
 	}
 	if err := Set(strings.Repeat("k", 512), bytes.Repeat([]byte("v"), 4<<20)); err != nil {
 		t.Fatalf("largest key and value: %v", err)
+	}
+}
+
+// TestNativeAtomicOpsAndPages checks the SDK's side of Incr, CompareAndSwap,
+// List and All against the native store.
+func TestNativeAtomicOpsAndPages(t *testing.T) {
+	Reset()
+	steps := []struct {
+		name string
+		do   func() (any, error)
+		want any
+		err  error
+	}{
+		{"incr a missing key", func() (any, error) { return Incr("n", 2) }, int64(2), nil},
+		{"incr text", func() (any, error) { Set("t", []byte("x")); return Incr("t", 1) }, int64(0), ErrNotInteger},
+		{"incr an invalid key", func() (any, error) { return Incr("", 1) }, int64(0), ErrInvalidKey},
+		{"cas expecting absent", func() (any, error) { return CompareAndSwap("c", nil, []byte("1")) }, true, nil},
+		{"cas with a stale value", func() (any, error) { return CompareAndSwap("c", []byte("0"), []byte("2")) }, false, nil},
+		{"cas with the current value", func() (any, error) { return CompareAndSwap("c", []byte("1"), []byte("2")) }, true, nil},
+		{"cas of a value too large", func() (any, error) {
+			return CompareAndSwap("c", []byte("2"), make([]byte, 4<<20+1))
+		}, false, ErrValueTooLarge},
+	}
+	for _, st := range steps {
+		got, err := st.do()
+		if !errors.Is(err, st.err) || got != st.want {
+			t.Fatalf("%s: %v %v, want %v %v", st.name, got, err, st.want, st.err)
+		}
+	}
+	Reset()
+	for i := range 2345 {
+		Set("p:"+strconv.Itoa(10000+i), []byte("v"))
+	}
+	keys, next, err := List("p:", "")
+	if err != nil || len(keys) != MaxKeys || next != keys[len(keys)-1] {
+		t.Fatalf("first page: %d keys, next %q, %v", len(keys), next, err)
+	}
+	n := 0
+	for _, err := range All("p:") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2345 {
+		t.Fatalf("All yielded %d keys, want 2345", n)
 	}
 }

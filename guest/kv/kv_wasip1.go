@@ -22,9 +22,20 @@ func hostDelete(keyPtr unsafe.Pointer, keyLen uint32) int32
 func hostExists(keyPtr unsafe.Pointer, keyLen uint32) int32
 
 //go:wasmimport wasmroute kv_keys
-func hostKeys(prefixPtr unsafe.Pointer, prefixLen uint32, bufPtr unsafe.Pointer, bufLen uint32) int32
+func hostKeys(prefixPtr unsafe.Pointer, prefixLen uint32, afterPtr unsafe.Pointer, afterLen uint32, bufPtr unsafe.Pointer, bufLen uint32) int32
 
-func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
+//go:wasmimport wasmroute kv_incr
+func hostIncr(keyPtr unsafe.Pointer, keyLen uint32, delta int64, out unsafe.Pointer) int32
+
+//go:wasmimport wasmroute kv_cas
+func hostCAS(keyPtr unsafe.Pointer, keyLen uint32, oldPtr unsafe.Pointer, oldLen uint32, valPtr unsafe.Pointer, valLen uint32, ttlMillis int64) int32
+
+func strPtr(s string) unsafe.Pointer {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.StringData(s))
+}
 
 func bytesPtr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {
@@ -81,13 +92,9 @@ func exists(key string) (bool, error) {
 	return code == 1, nil
 }
 
-func keys(prefix string) ([]string, error) {
+func list(prefix, after string) ([]string, error) {
 	enc, code := fetch(func(buf []byte) int32 {
-		var p unsafe.Pointer
-		if prefix != "" {
-			p = strPtr(prefix)
-		}
-		return hostKeys(p, uint32(len(prefix)), bytesPtr(buf), uint32(len(buf)))
+		return hostKeys(strPtr(prefix), uint32(len(prefix)), strPtr(after), uint32(len(after)), bytesPtr(buf), uint32(len(buf)))
 	})
 	if code != 0 {
 		return nil, codeErr(code)
@@ -97,4 +104,24 @@ func keys(prefix string) ([]string, error) {
 		return nil, ErrStore
 	}
 	return list, nil
+}
+
+func incr(key string, delta int64) (int64, error) {
+	var n int64
+	if code := hostIncr(strPtr(key), uint32(len(key)), delta, unsafe.Pointer(&n)); code != 0 {
+		return 0, codeErr(code)
+	}
+	return n, nil
+}
+
+func compareAndSwap(key string, old, value []byte, ttl time.Duration) (bool, error) {
+	oldLen := uint32(abi.KVAbsent)
+	if old != nil {
+		oldLen = uint32(len(old))
+	}
+	code := hostCAS(strPtr(key), uint32(len(key)), bytesPtr(old), oldLen, bytesPtr(value), uint32(len(value)), ttl.Milliseconds())
+	if code < 0 {
+		return false, codeErr(code)
+	}
+	return code == 1, nil
 }

@@ -15,25 +15,27 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
+// stores opens each implementation with a clock and a quota.
+var stores = map[string]func(t *testing.T, c *clock, quota int64) Store{
+	"memory": func(t *testing.T, c *clock, quota int64) Store { return kvmem.New(c.now, quota) },
+	"bolt": func(t *testing.T, c *clock, quota int64) Store {
+		s, err := OpenBolt(filepath.Join(t.TempDir(), "kv.db"), quota)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.now = c.now
+		t.Cleanup(func() { s.Close() })
+		return s
+	},
+}
+
 // TestStores runs the same contract against every implementation.
 func TestStores(t *testing.T) {
 	ctx := context.Background()
-	stores := map[string]func(t *testing.T, c *clock) Store{
-		"memory": func(t *testing.T, c *clock) Store { return kvmem.New(c.now) },
-		"bolt": func(t *testing.T, c *clock) Store {
-			s, err := OpenBolt(filepath.Join(t.TempDir(), "kv.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.now = c.now
-			return s
-		},
-	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			c := &clock{t: time.Unix(1_000_000, 0)}
-			s := open(t, c)
-			defer s.Close()
+			s := open(t, c, 0)
 			if _, ok, err := s.Get(ctx, "missing"); ok || err != nil {
 				t.Fatalf("Get(missing) = %v, %v", ok, err)
 			}
@@ -45,12 +47,15 @@ func TestStores(t *testing.T) {
 			if v, ok, err := s.Get(ctx, "user:1"); !ok || err != nil || string(v) != "v-user:1" {
 				t.Fatalf("Get = %q %v %v", v, ok, err)
 			}
-			keys, err := s.Keys(ctx, "user:", 10)
+			keys, err := s.Keys(ctx, "user:", "", 10)
 			if err != nil || !reflect.DeepEqual(keys, []string{"user:1", "user:10", "user:2"}) {
 				t.Fatalf("Keys = %q %v", keys, err)
 			}
-			if keys, _ := s.Keys(ctx, "user:", 2); len(keys) != 2 {
+			if keys, _ := s.Keys(ctx, "user:", "", 2); len(keys) != 2 {
 				t.Fatalf("Keys limit: %q", keys)
+			}
+			if keys, _ := s.Keys(ctx, "user:", "user:10", 10); !reflect.DeepEqual(keys, []string{"user:2"}) {
+				t.Fatalf("Keys after user:10: %q", keys)
 			}
 			if err := s.Set(ctx, "temp", []byte("x"), time.Minute); err != nil {
 				t.Fatal(err)
@@ -63,7 +68,7 @@ func TestStores(t *testing.T) {
 			if _, ok, _ := s.Get(ctx, "temp"); ok {
 				t.Fatal("key did not expire")
 			}
-			if keys, _ := s.Keys(ctx, "temp", 10); len(keys) != 0 {
+			if keys, _ := s.Keys(ctx, "temp", "", 10); len(keys) != 0 {
 				t.Fatalf("expired key listed: %q", keys)
 			}
 			if err := s.Delete(ctx, "user:1"); err != nil {
@@ -88,13 +93,13 @@ func TestStores(t *testing.T) {
 func TestBoltSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "data", "kv.db")
-	s, err := OpenBolt(path)
+	s, err := OpenBolt(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Set(ctx, "k", []byte("durable"), 0)
 	s.Close()
-	s, err = OpenBolt(path)
+	s, err = OpenBolt(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -262,6 +262,10 @@ func size(key string, v any) (int64, error) {
 	}
 }
 
+// ParseSize reads a size such as "64MB" or "1048576", as wasmroute.toml's
+// size keys take it.
+func ParseSize(s string) (int64, error) { return size("size", s) }
+
 // CheckRoutes reports an override for a pattern the app does not have,
 // naming it. Build calls it before compiling anything.
 func (c *Config) CheckRoutes(patterns []string) error {

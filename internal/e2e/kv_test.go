@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -30,7 +31,7 @@ func (s *ttlRecorder) Set(ctx context.Context, key string, value []byte, ttl tim
 }
 
 func TestKVFromGuests(t *testing.T) {
-	store := &ttlRecorder{Store: kv.NewMemory(), ttls: map[string]time.Duration{}}
+	store := &ttlRecorder{Store: kv.NewMemory(0), ttls: map[string]time.Duration{}}
 	s := serve(t, faultyDir, host.Options{KV: store})
 	big := strings.Repeat("x", 100_000) // larger than the guest's first read buffer
 	q := url.QueryEscape
@@ -77,7 +78,7 @@ func TestKVFromGuests(t *testing.T) {
 func TestUsersPersistAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kv.db")
 	open := func() (*server, *kv.Bolt) {
-		store, err := kv.OpenBolt(path)
+		store, err := kv.OpenBolt(path, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,5 +116,67 @@ func TestUsersPersistAcrossRestart(t *testing.T) {
 	_, body = s.do(t, "GET", "/api/users?page=10&limit=5", "")
 	if !strings.HasSuffix(body, `{"id":"`+id+`","name":"Ada","email":"ada@lovelace.dev"}],"page":10,"limit":5}`) {
 		t.Fatalf("last page: %s", body)
+	}
+}
+
+// TestKVAtomicFromGuests makes 500 increments over HTTP, 8 at a time, with
+// Incr and with a CompareAndSwap loop, on several instances: none is lost.
+// Then it pages through 2,500 keys, and fills a store to its quota.
+func TestKVAtomicFromGuests(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{KV: kv.NewMemory(64 << 10), MaxInstances: 8})
+	for _, op := range []string{"incr", "casincr"} {
+		t.Run(op, func(t *testing.T) {
+			sem := make(chan struct{}, 8)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var failures []string
+			for range 500 {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					resp, err := http.Get(s.URL + "/api/kv?op=" + op + "&key=" + op)
+					if err != nil {
+						mu.Lock()
+						failures = append(failures, err.Error())
+						mu.Unlock()
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						mu.Lock()
+						failures = append(failures, resp.Status)
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if len(failures) > 0 {
+				t.Fatalf("%d failed requests, first %s", len(failures), failures[0])
+			}
+			if _, body := s.do(t, "GET", "/api/kv?op=get&key="+op, ""); body != "500" {
+				t.Fatalf("counter = %s after 500 increments", body)
+			}
+		})
+	}
+	if resp, body := s.do(t, "GET", "/api/kv?op=incr&key=casincr", ""); resp.StatusCode != 200 || body != "501" {
+		t.Fatalf("incr of a value cas wrote: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := s.do(t, "GET", "/api/kv?op=fill&prefix=p:&n=2500", ""); resp.StatusCode != 204 {
+		t.Fatalf("fill: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := s.do(t, "GET", "/api/kv?op=count&prefix=p:", ""); resp.StatusCode != 200 || body != "2500" {
+		t.Fatalf("count through pages: %d %s", resp.StatusCode, body)
+	}
+	// The store's quota is 64 KiB: 2,500 keys of 10 bytes hold 25 KB.
+	if resp, body := s.do(t, "PUT", "/api/kv?key=huge&size=50000", ""); resp.StatusCode != 507 || !strings.Contains(body, "quota") {
+		t.Fatalf("write past the quota: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := s.do(t, "GET", "/api/kv?op=exists&key=huge", ""); body != "false" {
+		t.Fatalf("a refused write left a value: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(s.logs.String(), `msg="kv write refused"`) {
+		t.Fatalf("no log line for the refused write:\n%s", s.logs)
 	}
 }

@@ -17,14 +17,17 @@ func status(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
-	case errors.Is(err, kv.ErrInvalidKey), errors.Is(err, kv.ErrValueTooLarge):
+	case errors.Is(err, kv.ErrInvalidKey), errors.Is(err, kv.ErrValueTooLarge), errors.Is(err, kv.ErrNotInteger):
 		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, kv.ErrQuotaExceeded):
+		http.Error(w, err.Error(), http.StatusInsufficientStorage)
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }
 
-// GET drives the store from the query: op=get|exists|keys|delete, key=...
+// GET drives the store from the query: op=get|exists|keys|delete|incr|
+// casincr|fill|count, key=...
 func GET(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	key := q.Get("key")
@@ -50,6 +53,57 @@ func GET(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		io.WriteString(w, strings.Join(keys, ","))
+	case "incr":
+		n, err := kv.Incr(key, 1)
+		if err != nil {
+			status(w, err)
+			return
+		}
+		io.WriteString(w, strconv.FormatInt(n, 10))
+	case "casincr":
+		// A read-modify-write loop that loses no update.
+		for {
+			old, err := kv.Get(key)
+			if err != nil && !errors.Is(err, kv.ErrNotFound) {
+				status(w, err)
+				return
+			}
+			n, _ := strconv.Atoi(string(old))
+			ok, err := kv.CompareAndSwap(key, old, []byte(strconv.Itoa(n+1)))
+			if err != nil {
+				status(w, err)
+				return
+			}
+			if ok {
+				io.WriteString(w, strconv.Itoa(n+1))
+				return
+			}
+		}
+	case "fill":
+		// n keys prefix0000000..., one request.
+		n, _ := strconv.Atoi(q.Get("n"))
+		for i := range n {
+			if err := kv.Set(q.Get("prefix")+strconv.Itoa(1_000_000+i), []byte("v")); err != nil {
+				status(w, err)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case "count":
+		// Every key under the prefix, through all the pages, in order.
+		count, last := 0, ""
+		for key, err := range kv.All(q.Get("prefix")) {
+			if err != nil {
+				status(w, err)
+				return
+			}
+			if key <= last {
+				http.Error(w, "out of order: "+key, http.StatusInternalServerError)
+				return
+			}
+			count, last = count+1, key
+		}
+		io.WriteString(w, strconv.Itoa(count))
 	case "delete":
 		if err := kv.Delete(key); err != nil {
 			status(w, err)
