@@ -43,7 +43,10 @@ func TestAtomicOps(t *testing.T) {
 		{"the value is decimal text", get("n"), "-8 true", nil},
 		{"incr of text", func(s Store) (string, error) { s.Set(ctx, "t", []byte("abc"), 0); return incr("t", 1)(s) }, "0", ErrNotInteger},
 		{"text is left alone", get("t"), "abc true", nil},
-		{"incr past int64", func(s Store) (string, error) { s.Set(ctx, "big", []byte("9223372036854775807"), 0); return incr("big", 1)(s) }, "0", ErrNotInteger},
+		{"incr past int64", func(s Store) (string, error) {
+			s.Set(ctx, "big", []byte("9223372036854775807"), 0)
+			return incr("big", 1)(s)
+		}, "0", ErrNotInteger},
 		{"incr keeps the expiry", func(s Store) (string, error) { s.Set(ctx, "e", []byte("1"), time.Minute); return incr("e", 1)(s) }, "2", nil},
 		{"cas on an absent key, expecting absent", cas("c", nil, "v1"), "true", nil},
 		{"cas expecting absent, key set", cas("c", nil, "v2"), "false", nil},
