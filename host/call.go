@@ -36,8 +36,10 @@ type instance struct {
 	handle  api.Function
 	stack   []uint64
 	cur     *call // the request being served, for guest output
-	stdout  *guestOutput
-	stderr  *guestOutput
+	// lastUsed is when the instance last went back to its pool.
+	lastUsed time.Time
+	stdout   *guestOutput
+	stderr   *guestOutput
 	// initLog budgets the output of the guest outside requests: its
 	// _initialize, and goroutines that run between requests.
 	initLog logBudget

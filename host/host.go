@@ -78,6 +78,10 @@ type Options struct {
 	// ("Name: value\r\n" each); a guest over it gets a 500 and a log line.
 	// Defaults to 64 KiB.
 	MaxResponseHeaderBytes int
+	// IdleInstanceTimeout is how long an instance may wait for a request
+	// before the host closes it, keeping one per route: a burst's instances,
+	// and their memory, go once it has passed. Defaults to one minute.
+	IdleInstanceTimeout time.Duration
 	// MaxLogLines and MaxLogBytes cap what one request's guest writes to
 	// the log (stdout, stderr, the log function): past either, its lines
 	// are dropped and counted, and one record at the end of the request says
@@ -180,6 +184,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxGuestSockets <= 0 {
 		o.MaxGuestSockets = defaultGuestSockets()
+	}
+	if o.IdleInstanceTimeout <= 0 {
+		o.IdleInstanceTimeout = time.Minute
 	}
 	if o.MaxLogLines <= 0 {
 		o.MaxLogLines = 100
@@ -339,7 +346,27 @@ func New(dir string, opts Options) (*Host, error) {
 		h.Close(ctx)
 		return nil, err
 	}
+	h.bg.Add(1)
+	go h.reapIdle()
 	return h, nil
+}
+
+// reapIdle closes instances idle for longer than IdleInstanceTimeout, every
+// half of it, until the host closes.
+func (h *Host) reapIdle() {
+	defer h.bg.Done()
+	t := time.NewTicker(h.opts.IdleInstanceTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case now := <-t.C:
+			for _, r := range h.state.Load().all() {
+				r.pool.reap(now.Add(-h.opts.IdleInstanceTimeout))
+			}
+		}
+	}
 }
 
 // Reload reads the bundle's manifest again and swaps in the new route table.

@@ -221,6 +221,13 @@ var errSaturated = errors.New("every instance of the route is busy")
 // put returns an instance after a request. An unhealthy one, or any after the
 // pool was retired, is closed and its slot freed.
 func (p *pool) put(inst *instance, healthy bool) {
+	inst.lastUsed = time.Now()
+	p.putBack(inst, healthy)
+}
+
+// putBack returns an instance to the pool as put does, keeping when it
+// was last used.
+func (p *pool) putBack(inst *instance, healthy bool) {
 	p.mu.Lock()
 	if healthy && !p.retired {
 		p.idle <- inst // cannot block: one idle place per slot
@@ -243,6 +250,33 @@ func (p *pool) discard(inst *instance) {
 	p.mu.Unlock()
 	if last {
 		p.closeCompiled()
+	}
+}
+
+// reap closes the idle instances not used since cutoff, but one: a route
+// that served a burst gives back the memory of the instances the burst made
+// once it has passed, and keeps one warm instance.
+func (p *pool) reap(cutoff time.Time) {
+	var keep []*instance
+	for {
+		select {
+		case inst := <-p.idle:
+			if len(keep) == 0 || inst.lastUsed.After(cutoff) {
+				keep = append(keep, inst)
+			} else {
+				inst.close()
+				<-p.slots
+				p.mu.Lock()
+				p.live--
+				p.mu.Unlock()
+			}
+			continue
+		default:
+		}
+		break
+	}
+	for _, inst := range keep {
+		p.putBack(inst, true)
 	}
 }
 

@@ -47,6 +47,7 @@ type serveFlags struct {
 	dataDir      string
 	kvMemory     bool
 	kvQuota      string
+	memoryBudget string
 	env          map[string]string
 	// The HTTP server's limits (internal/httpserver).
 	readHeaderTimeout time.Duration
@@ -62,6 +63,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.concurrency, "guest-concurrency", 0, "guest calls computing at once; waiting ones do not count (default: the number of CPUs; -1: no limit)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
+	cmd.Flags().StringVar(&f.memoryBudget, "memory-budget", "", "most linear memory all instances hold together, such as 4GB (default: half the machine's memory)")
 	cmd.Flags().StringVar(&f.kvQuota, "kv-quota", "64MB", "most bytes of keys and values the app's key-value store holds")
 	cmd.Flags().StringToStringVar(&f.env, "env", nil, "override a variable the app declares in [env] (KEY=VALUE; repeatable)")
 	cmd.Flags().DurationVar(&f.readHeaderTimeout, "read-header-timeout", httpserver.DefaultReadHeaderTimeout, "how long a client may take to send a request head")
@@ -108,6 +110,12 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 			return host.Options{}, fmt.Errorf("--kv-quota: %w", err)
 		}
 	}
+	var budget int64
+	if f.memoryBudget != "" {
+		if budget, err = appconfig.ParseSize(f.memoryBudget); err != nil {
+			return host.Options{}, fmt.Errorf("--memory-budget: %w", err)
+		}
+	}
 	var store kv.Store = kv.NewMemory(quota)
 	if !f.kvMemory {
 		data := f.dataDir
@@ -119,7 +127,7 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 		}
 	}
 	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup, KV: store,
-		Env: f.env, GuestConcurrency: f.concurrency}, nil
+		Env: f.env, GuestConcurrency: f.concurrency, MemoryBudget: uint64(budget)}, nil
 }
 
 // secretLookup finds secrets in the environment, then in the env file:

@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -14,6 +19,8 @@ import (
 	"time"
 
 	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/internal/httpserver"
 )
 
 // TestHugeResponse checks that a response far larger than any buffer
@@ -166,6 +173,15 @@ func TestLoadWithFaults(t *testing.T) {
 	}
 }
 
+// maxInstances is the most instances any route of h has.
+func maxInstances(h *host.Host) int {
+	n := 0
+	for _, st := range h.Stats() {
+		n = max(n, st.Instances)
+	}
+	return n
+}
+
 // heapAfterGC returns the live Go heap after a full collection.
 func heapAfterGC() uint64 {
 	runtime.GC()
@@ -251,5 +267,170 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 10s")
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestLoadWithHostileClients holds 10 clients that send their bodies too
+// slowly, 10 that never read their responses, 50 idle keep-alive
+// connections and a guest that hoards sockets against a host behind the
+// CLI's server, while healthy clients make requests to the same routes and
+// others. No healthy request may fail, and once the idle timeout has passed
+// the process is back to its descriptors and goroutines from before.
+// Run it with -v to see the figures.
+func TestLoadWithHostileClients(t *testing.T) {
+	const idle = 2 * time.Second
+	logs := &logBuffer{}
+	h, err := host.New(filepath.Join(faultyDir, bundle.DirName), host.Options{
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), CacheDir: cacheDir, LookupSecret: testSecrets,
+		MaxDuration: 2 * time.Second, MaxInstances: 8, IdleInstanceTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	srv, err := httpserver.Listen("127.0.0.1:0", h, httpserver.Options{IdleTimeout: idle, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go srv.Serve(ctx)
+	addr := srv.Addr().String()
+	if err := h.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	healthyClient := &http.Client{Timeout: 30 * time.Second}
+	get := func(method, path, body string) error {
+		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+		resp, err := healthyClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && (resp.StatusCode != 200 || (body != "" && string(b) != body)) {
+			err = fmt.Errorf("%s %s: %d %.40q", method, path, resp.StatusCode, b)
+		}
+		return err
+	}
+	for _, p := range []string{"/api/ok", "/api/hostile?case=whole"} {
+		get("GET", p, "")
+	}
+	healthyClient.CloseIdleConnections()
+	fds, goroutines, rss := openFDs(t), runtime.NumGoroutine(), residentBytes()
+
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		return conn
+	}
+	var hostile []net.Conn
+	for range 10 { // promise 1000 bytes, send 5
+		conn := dial()
+		io.WriteString(conn, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nhello")
+		hostile = append(hostile, conn)
+	}
+	for range 10 { // ask for 64 MiB, read nothing
+		conn := dial()
+		conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		io.WriteString(conn, "GET /api/huge?mb=64 HTTP/1.1\r\nHost: x\r\n\r\n")
+		hostile = append(hostile, conn)
+	}
+	var idleConns []net.Conn
+	for range 50 { // one request, then silence
+		conn := dial()
+		io.WriteString(conn, "GET /api/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		idleConns = append(idleConns, conn)
+	}
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	healthy := 0
+	record := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		healthy++
+		if err != nil {
+			failures = append(failures, err.Error())
+		}
+	}
+	for range 3 { // sockets hoarded by a guest, and let go with its instance
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := get("GET", "/api/hostile?case=hoard", ""); err != nil {
+				t.Errorf("hoarding guest: %v", err)
+			}
+		}()
+	}
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				switch {
+				case w == 0 && i%10 == 0: // the route the slow senders hold
+					record(get("POST", "/api/echo", "healthy "+strconv.Itoa(i)))
+				case w == 1 && i%10 == 0: // the route the non-readers hold
+					record(get("GET", "/api/huge?mb=1", ""))
+				default:
+					record(get("GET", "/api/ok", ""))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	// The host cut the hostile clients: the slow senders got their 408 and
+	// the end of the connection. The server closes the idle ones once the
+	// idle timeout passes. The non-readers cannot see the end behind the
+	// response they never read; the server closed its side (net/http does
+	// on a failed write), which the descriptor count below shows once the
+	// test closes its own.
+	waitFor(t, func() bool { return strings.Count(logs.String(), "client too slow reading the response") == 10 })
+	for i, conn := range append(hostile[:10], idleConns...) {
+		if _, err := io.Copy(io.Discard, conn); err != nil {
+			t.Errorf("the server did not close connection %d (slow senders 0-9, idle 10-59): %v", i, err)
+		}
+	}
+	for _, conn := range append(hostile, idleConns...) {
+		conn.Close()
+	}
+	healthyClient.CloseIdleConnections()
+	// Idle instances beyond one per route close after the same timeout.
+	deadline := time.Now().Add(2*idle + 5*time.Second)
+	for (openFDs(t) > fds || runtime.NumGoroutine() > goroutines+2 || maxInstances(h) > 1) && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	fdsAfter, goroutinesAfter, rssAfter := openFDs(t), runtime.NumGoroutine(), residentBytes()
+	t.Logf("hostile load: %d healthy requests, %d failed; fds %d -> %d, goroutines %d -> %d, RSS %d -> %d MiB",
+		healthy, len(failures), fds, fdsAfter, goroutines, goroutinesAfter, rss>>20, rssAfter>>20)
+	for _, st := range h.Stats() {
+		if st.Instances > 1 {
+			t.Logf("%s: %+v", st.Pattern, st)
+		}
+	}
+	if fdsAfter > fds || goroutinesAfter > goroutines+2 || maxInstances(h) > 1 {
+		t.Errorf("not back to the baseline %s after the load", 2*idle+5*time.Second)
+	}
+	// Each route is back to one instance; what remains is the Go heap's
+	// slack and the kernel's accounting.
+	if rss > 0 && !raceEnabled && rssAfter > rss+32<<20 {
+		t.Errorf("resident memory grew from %d to %d MiB", rss>>20, rssAfter>>20)
+	}
+	for _, want := range []string{"client too slow sending the request body", "client too slow reading the response", "outbound network denied"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
 	}
 }
