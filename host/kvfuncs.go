@@ -107,27 +107,36 @@ func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
 	result(stack, n)
 }
 
+// kvValue reads the value and TTL a write passes in args (val_ptr,
+// val_len, ttl_ms), checked before the store sees them, and forgets a value
+// kv_get kept for a retry. A code other than 0 is the guest's answer.
+func (c *call) kvValue(fn string, mod api.Module, args []uint64) ([]byte, time.Duration, int32) {
+	ptr, n := uint32(args[0]), uint32(args[1])
+	if n > abi.MaxKVValue {
+		return nil, 0, abi.ErrValueTooLarge
+	}
+	value, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return nil, 0, c.outOfBounds(fn, ptr, n)
+	}
+	ttl := time.Duration(int64(args[2])) * time.Millisecond
+	if ttl < 0 {
+		return nil, 0, abi.ErrInvalid
+	}
+	c.kvStashKey, c.kvStash = "", nil
+	return value, ttl, 0
+}
+
 func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 	c, key, ok := kvCall(ctx, abi.FuncKVSet, mod, stack)
 	if !ok {
 		return
 	}
-	n := uint32(stack[3])
-	if n > abi.MaxKVValue {
-		result(stack, abi.ErrValueTooLarge)
+	value, ttl, code := c.kvValue(abi.FuncKVSet, mod, stack[2:5])
+	if code != 0 {
+		result(stack, code)
 		return
 	}
-	value, ok := mod.Memory().Read(uint32(stack[2]), n)
-	if !ok {
-		result(stack, c.outOfBounds(abi.FuncKVSet, uint32(stack[2]), n))
-		return
-	}
-	ttl := time.Duration(int64(stack[4])) * time.Millisecond
-	if ttl < 0 {
-		result(stack, abi.ErrInvalid)
-		return
-	}
-	c.kvStashKey, c.kvStash = "", nil
 	// The store copies value before Set returns; the guest memory view is
 	// not kept.
 	result(stack, c.kvWrite("set", func() error { return c.h.kv.Set(c, key, value, ttl) }))
@@ -230,24 +239,13 @@ func kvCompareAndSwap(ctx context.Context, mod api.Module, stack []uint64) {
 		}
 		old = append([]byte{}, old...) // non-nil even when empty
 	}
-	n := uint32(stack[5])
-	if n > abi.MaxKVValue {
-		result(stack, abi.ErrValueTooLarge)
+	value, ttl, code := c.kvValue(abi.FuncKVCompareAndSwap, mod, stack[4:7])
+	if code != 0 {
+		result(stack, code)
 		return
 	}
-	value, ok := mod.Memory().Read(uint32(stack[4]), n)
-	if !ok {
-		result(stack, c.outOfBounds(abi.FuncKVCompareAndSwap, uint32(stack[4]), n))
-		return
-	}
-	ttl := time.Duration(int64(stack[6])) * time.Millisecond
-	if ttl < 0 {
-		result(stack, abi.ErrInvalid)
-		return
-	}
-	c.kvStashKey, c.kvStash = "", nil
 	var swapped bool
-	code := c.kvWrite("cas", func() (err error) {
+	code = c.kvWrite("cas", func() (err error) {
 		swapped, err = c.h.kv.CompareAndSwap(c, key, old, value, ttl)
 		return err
 	})

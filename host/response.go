@@ -196,17 +196,27 @@ func (c *call) write(p []byte) int32 {
 	return 0
 }
 
-func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
+// streaming starts write_body and flush: it returns the call, or false
+// after setting the result when there is no head yet or the client failed.
+func streaming(ctx context.Context, stack []uint64) (*call, bool) {
 	c := callFrom(ctx)
-	ptr, n := uint32(stack[0]), uint32(stack[1])
-	if c == nil || !c.headSent {
+	switch {
+	case c == nil || !c.headSent:
 		result(stack, abi.ErrState)
-		return
-	}
-	if c.failed {
+		return nil, false
+	case c.failed:
 		result(stack, abi.ErrIO)
+		return nil, false
+	}
+	return c, true
+}
+
+func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
+	c, ok := streaming(ctx, stack)
+	if !ok {
 		return
 	}
+	ptr, n := uint32(stack[0]), uint32(stack[1])
 	buf, ok := mod.Memory().Read(ptr, n)
 	if !ok {
 		result(stack, c.outOfBounds(abi.FuncWriteBody, ptr, n))
@@ -220,13 +230,8 @@ func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func flush(ctx context.Context, mod api.Module, stack []uint64) {
-	c := callFrom(ctx)
-	if c == nil || !c.headSent {
-		result(stack, abi.ErrState)
-		return
-	}
-	if c.failed {
-		result(stack, abi.ErrIO)
+	c, ok := streaming(ctx, stack)
+	if !ok {
 		return
 	}
 	if err := c.onClient(c.w.FlushError); err != nil {
