@@ -78,6 +78,7 @@ type call struct {
 	headSent     bool
 	bodyDone     bool
 	failed       bool      // writing to the client failed
+	flushed      bool      // the guest flushed: writes may reach the socket
 	bodyStatus   int       // the request body failed to arrive: the status to answer (bodyFailed)
 	answeredBody bool      // the host answered bodyStatus
 	deadline     time.Time // MaxDuration from the start of the guest call
@@ -166,8 +167,12 @@ func (c *call) init(h *Host, rt *route, id string, w *recorder, r *http.Request)
 // invoke serves the call on an instance of its route.
 func (h *Host) invoke(c *call) {
 	p := c.route.pool
+	// The CPU slot comes first: a request waiting for one holds no
+	// instance, so pools grow only as far as requests compute at once.
+	c.acquireCPU()
 	inst, err := p.get(c)
 	if err != nil {
+		c.releaseCPU()
 		if c.Err() != nil {
 			return // the client went away while waiting
 		}
@@ -205,7 +210,6 @@ func (h *Host) invoke(c *call) {
 	if h.opts.CloseOnContextDone {
 		err = callWithDeadline(c, inst)
 	} else {
-		c.acquireCPU()
 		err = inst.handle.CallWithStack(c, inst.stack)
 		c.releaseCPU()
 	}

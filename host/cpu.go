@@ -1,6 +1,7 @@
 package host
 
 import (
+	"sync"
 	"time"
 )
 
@@ -16,15 +17,79 @@ import (
 // writes, flushes), the store, a sleep, or the network. One that computes
 // for longer than cpuQuantum gives it up at its next poll, so a spinning guest
 // delays others by one quantum at a time, never for its whole MaxDuration.
-type cpuSlots chan struct{}
+//
+// A free slot goes first to a call coming back from a wait, which holds an
+// instance, then to a new request, which does not yet: otherwise new
+// requests take the slots while calls holding instances wait, and every
+// waiting call makes the pool grow. A new request that has waited a
+// quantum goes first, so calls that wait and come back in a loop (a
+// stream) cannot starve it.
+type cpuSlots struct {
+	mu   sync.Mutex
+	free int
+	// resuming and starting queue the calls waiting for a slot, in order.
+	resuming, starting []slotWaiter
+}
+
+type slotWaiter struct {
+	ready chan struct{}
+	since time.Time
+}
+
+func newCPUSlots(n int) *cpuSlots { return &cpuSlots{free: n} }
+
+// acquire waits for a slot; resuming says the caller holds an instance.
+func (s *cpuSlots) acquire(resuming bool) {
+	s.mu.Lock()
+	if s.free > 0 && (resuming || len(s.resuming) == 0) && (!resuming || len(s.starting) == 0 || !s.starved()) {
+		s.free--
+		s.mu.Unlock()
+		return
+	}
+	w := slotWaiter{ready: make(chan struct{}), since: time.Now()}
+	if resuming {
+		s.resuming = append(s.resuming, w)
+	} else {
+		s.starting = append(s.starting, w)
+	}
+	s.mu.Unlock()
+	<-w.ready
+}
+
+// starved reports whether the first new request has waited a quantum.
+func (s *cpuSlots) starved() bool {
+	return len(s.starting) > 0 && time.Since(s.starting[0].since) > cpuQuantum
+}
+
+// release gives a slot back, or hands it to the next waiter.
+func (s *cpuSlots) release() {
+	s.mu.Lock()
+	var next *[]slotWaiter
+	switch {
+	case s.starved() || (len(s.resuming) == 0 && len(s.starting) > 0):
+		next = &s.starting
+	case len(s.resuming) > 0:
+		next = &s.resuming
+	default:
+		s.free++
+		s.mu.Unlock()
+		return
+	}
+	w := (*next)[0]
+	*next = (*next)[1:]
+	s.mu.Unlock()
+	close(w.ready)
+}
 
 // cpuQuantum is how long a call may keep its slot while others may wait.
 const cpuQuantum = 5 * time.Millisecond
 
-// acquireCPU waits for a slot for c.
-func (c *call) acquireCPU() {
+// acquireCPU waits for a slot for c, as a new request.
+func (c *call) acquireCPU() { c.takeCPU(false) }
+
+func (c *call) takeCPU(resuming bool) {
 	if s := c.h.cpu; s != nil && !c.slotHeld {
-		s <- struct{}{}
+		s.acquire(resuming)
 		c.slotHeld = true
 		c.slotSince = time.Now()
 		c.route.pool.computing.Add(1)
@@ -35,13 +100,14 @@ func (c *call) acquireCPU() {
 func (c *call) releaseCPU() {
 	if c.slotHeld {
 		c.route.pool.computing.Add(-1)
-		<-c.h.cpu
+		c.h.cpu.release()
 		c.slotHeld = false
 	}
 }
 
 // pause gives c's slot back before the host waits on its behalf; resume
-// takes one again. Use them in pairs: held := c.pause(); wait; c.resume(held).
+// takes one again, ahead of new requests, since c holds an instance. Use
+// them in pairs: held := c.pause(); wait; c.resume(held).
 func (c *call) pause() bool {
 	held := c.slotHeld
 	c.releaseCPU()
@@ -50,15 +116,16 @@ func (c *call) pause() bool {
 
 func (c *call) resume(held bool) {
 	if held {
-		c.acquireCPU()
+		c.takeCPU(true)
 	}
 }
 
-// yieldCPU lets waiting calls run if c has computed for a whole quantum.
+// yieldCPU lets waiting calls run if c has computed for a whole quantum. It
+// queues as a new request would, behind the others.
 func (c *call) yieldCPU(now time.Time) {
 	if c.slotHeld && now.Sub(c.slotSince) > cpuQuantum {
 		c.releaseCPU()
-		c.acquireCPU()
+		c.takeCPU(false)
 	}
 }
 

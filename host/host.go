@@ -210,7 +210,7 @@ type Host struct {
 	// rtConfig makes both runtimes: rt, and the network runtime (net) for
 	// modules that use sockets, made on first use.
 	rtConfig wazero.RuntimeConfig
-	cpu      cpuSlots // nil: no limit
+	cpu      *cpuSlots // nil: no limit
 	netOnce  sync.Once
 	net      *netRuntime
 	netErr   error
@@ -309,7 +309,7 @@ func New(dir string, opts Options) (*Host, error) {
 		if n == 0 {
 			n = runtime.NumCPU()
 		}
-		h.cpu = make(cpuSlots, n)
+		h.cpu = newCPUSlots(n)
 	}
 	// Every line names the app, so several hosts can share a log.
 	h.log = opts.Logger.With(slog.String("app", opts.AppName))

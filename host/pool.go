@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,9 @@ import (
 )
 
 // pool owns one route's compiled module and its initialised instances. At
-// most the route's maxInstances instances exist at once; idle ones wait in idle.
+// most the route's maxInstances instances exist at once. Idle ones wait on
+// a stack, so the most recently used serves next (its memory is the one
+// in the caches) and the others stay idle long enough to be reaped.
 type pool struct {
 	h       *Host
 	pattern string
@@ -48,11 +51,15 @@ type pool struct {
 	backoff  time.Duration
 	retrying bool
 
-	idle  chan *instance
-	slots chan struct{} // one token per live instance
-
+	// mu guards the instances. live counts them, with the places reserved
+	// for ones being made, up to max; idle is a stack, the most recently
+	// used on top; waiters queue, first come first served, for an instance
+	// or a place to make one (a nil instance) when live is at max.
 	mu      sync.Mutex
 	live    int
+	max     int
+	idle    []*instance
+	waiters []chan *instance
 	retired bool
 
 	calls     atomic.Uint64 // guest calls started
@@ -70,8 +77,7 @@ func newPool(h *Host, r *route, env []string, allow outbound.Allowlist) *pool {
 		env:         env,
 		network:     r.Network,
 		allow:       allow,
-		idle:        make(chan *instance, r.maxInstances),
-		slots:       make(chan struct{}, r.maxInstances),
+		max:         r.maxInstances,
 	}
 }
 
@@ -83,7 +89,7 @@ func (p *pool) key() string {
 		allow[i] = a.String()
 	}
 	return fmt.Sprintf("%s\x00%s\x00%s\x00%d/%d", p.sha, strings.Join(p.env, "\x00"), strings.Join(allow, "\x00"),
-		p.memoryLimit, cap(p.slots))
+		p.memoryLimit, p.max)
 }
 
 // runtime is the runtime the pool's module compiles and runs in.
@@ -156,62 +162,106 @@ func (p *pool) doCompile() (wazero.CompiledModule, error) {
 	return cm, nil
 }
 
-// warm compiles the module and starts one instance, so the first request
-// does not pay for either. It returns nil once the pool can serve.
+// warm compiles the module and starts an instance if the pool has none, so
+// the first request does not pay for either. It returns nil once the pool
+// can serve.
 func (p *pool) warm() error {
 	if err := p.compile(); err != nil {
 		return err
 	}
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		return nil // at its limit: serving
+	p.mu.Lock()
+	if p.live > 0 || p.live >= p.max {
+		p.mu.Unlock()
+		return nil
 	}
-	inst, err := p.newInstance()
-	if errors.Is(err, errClosed) {
-		<-p.slots
-		return err
-	}
+	p.live++
+	p.mu.Unlock()
+	inst, err := p.create()
 	if err != nil {
-		<-p.slots
-		p.failed("route cannot start an instance", err)
 		return err
 	}
 	p.put(inst, true)
 	return nil
 }
 
-// get returns an idle instance, or a new one while the route is below its
-// instance limit, or waits for one to come back.
-func (p *pool) get(ctx context.Context) (*instance, error) {
-	if err := p.compile(); err != nil {
-		return nil, err
+// get returns the most recently used idle instance, or a new one while the
+// route is below its instance limit, or waits for one to come back, for at
+// most QueueTimeout. A call waiting for the module to compile or for an
+// instance gives its CPU slot up meanwhile: the caller takes the slot
+// first, so a pool grows only when a request that could compute now finds
+// no instance, not when many wait.
+func (p *pool) get(c *call) (*instance, error) {
+	if !p.ready.Load() {
+		held := c.pause()
+		err := p.compile()
+		if held {
+			c.acquireCPU()
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	select {
-	case inst := <-p.idle:
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		inst := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
 		return inst, nil
-	default:
+	}
+	if p.live < p.max {
+		p.live++
+		p.mu.Unlock()
+		return p.create()
+	}
+	ch := make(chan *instance, 1)
+	p.waiters = append(p.waiters, ch)
+	p.mu.Unlock()
+
+	if c.pause() {
+		defer c.acquireCPU()
 	}
 	wait := time.NewTimer(p.h.opts.QueueTimeout)
 	defer wait.Stop()
+	var err error
 	select {
-	case inst := <-p.idle:
-		return inst, nil
-	case p.slots <- struct{}{}:
-		inst, err := p.newInstance()
-		if err != nil {
-			<-p.slots
-			if !errors.Is(err, errClosed) && !errors.Is(err, errMemoryBudget) {
-				p.failed("route cannot start an instance", err)
-			}
-			return nil, err
+	case inst := <-ch:
+		if inst != nil {
+			return inst, nil
 		}
-		return inst, nil
+		return p.create() // a place was handed over
 	case <-wait.C:
-		return nil, errSaturated
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		err = errSaturated
+	case <-c.Done():
+		err = c.Err()
 	}
+	// Leave the queue. What was handed over meanwhile goes back.
+	p.mu.Lock()
+	if i := slices.Index(p.waiters, ch); i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		p.mu.Unlock()
+		return nil, err
+	}
+	p.mu.Unlock()
+	if inst := <-ch; inst != nil {
+		p.putBack(inst, true)
+	} else {
+		p.release()
+	}
+	return nil, err
+}
+
+// create makes an instance in a place reserved for it, and gives the place
+// back if it cannot.
+func (p *pool) create() (*instance, error) {
+	inst, err := p.newInstance()
+	if err != nil {
+		p.release()
+		if !errors.Is(err, errClosed) && !errors.Is(err, errMemoryBudget) {
+			p.failed("route cannot start an instance", err)
+		}
+		return nil, err
+	}
+	return inst, nil
 }
 
 // errSaturated means a route's instances stayed busy for the whole queue
@@ -219,32 +269,43 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 var errSaturated = errors.New("every instance of the route is busy")
 
 // put returns an instance after a request. An unhealthy one, or any after the
-// pool was retired, is closed and its slot freed.
+// pool was retired, is closed and its place freed.
 func (p *pool) put(inst *instance, healthy bool) {
 	inst.lastUsed = time.Now()
 	p.putBack(inst, healthy)
 }
 
 // putBack returns an instance to the pool as put does, keeping when it
-// was last used.
+// was last used: to the first waiter, or on top of the idle stack.
 func (p *pool) putBack(inst *instance, healthy bool) {
 	p.mu.Lock()
-	if healthy && !p.retired {
-		p.idle <- inst // cannot block: one idle place per slot
+	switch {
+	case !healthy || p.retired:
 		p.mu.Unlock()
-		return
+		p.discard(inst)
+	case len(p.waiters) > 0:
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		ch <- inst
+	default:
+		p.idle = append(p.idle, inst)
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
-	p.discard(inst)
 }
 
-func (p *pool) discard(inst *instance) {
-	if !p.retiredNow() {
-		p.discarded.Add(1)
-	}
-	inst.close()
-	<-p.slots
+// release gives an instance's place back: to the first waiter, who makes
+// an instance in it, or to the pool. The compiled module of a retired pool
+// closes with its last instance.
+func (p *pool) release() {
 	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		ch <- nil
+		return
+	}
 	p.live--
 	last := p.retired && p.live == 0
 	p.mu.Unlock()
@@ -253,30 +314,30 @@ func (p *pool) discard(inst *instance) {
 	}
 }
 
+func (p *pool) discard(inst *instance) {
+	if !p.retiredNow() {
+		p.discarded.Add(1)
+	}
+	inst.close()
+	p.release()
+}
+
 // reap closes the idle instances not used since cutoff, but one: a route
 // that served a burst gives back the memory of the instances the burst made
-// once it has passed, and keeps one warm instance.
+// once it has passed, and keeps one warm instance. The least recently used
+// are at the bottom of the stack.
 func (p *pool) reap(cutoff time.Time) {
-	var keep []*instance
-	for {
-		select {
-		case inst := <-p.idle:
-			if len(keep) == 0 || inst.lastUsed.After(cutoff) {
-				keep = append(keep, inst)
-			} else {
-				inst.close()
-				<-p.slots
-				p.mu.Lock()
-				p.live--
-				p.mu.Unlock()
-			}
-			continue
-		default:
-		}
-		break
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle)-1 && p.idle[n].lastUsed.Before(cutoff) {
+		n++
 	}
-	for _, inst := range keep {
-		p.putBack(inst, true)
+	old := slices.Clone(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+	p.mu.Unlock()
+	for _, inst := range old {
+		inst.close()
+		p.release()
 	}
 }
 
@@ -286,15 +347,11 @@ func (p *pool) reap(cutoff time.Time) {
 func (p *pool) retire() {
 	p.mu.Lock()
 	p.retired = true
+	idle := p.idle
+	p.idle = nil
 	p.mu.Unlock()
-	for {
-		select {
-		case inst := <-p.idle:
-			p.discard(inst)
-			continue
-		default:
-		}
-		break
+	for _, inst := range idle {
+		p.discard(inst)
 	}
 	p.mu.Lock()
 	last := p.live == 0
@@ -313,9 +370,9 @@ func (p *pool) retiredNow() bool {
 // stats reports the pool's instances and counters.
 func (p *pool) stats(pattern string) RouteStats {
 	p.mu.Lock()
-	live := p.live
+	live, idle := p.live, len(p.idle)
 	p.mu.Unlock()
-	return RouteStats{Pattern: pattern, Instances: live, Idle: len(p.idle),
+	return RouteStats{Pattern: pattern, Instances: live, Idle: idle,
 		Computing: int(p.computing.Load()), Calls: p.calls.Load(), Discarded: p.discarded.Load()}
 }
 
@@ -389,9 +446,6 @@ func (p *pool) newInstance() (*instance, error) {
 	}
 	inst.mod = mod
 	inst.handle = mod.ExportedFunction(abi.ExportHandle)
-	p.mu.Lock()
-	p.live++
-	p.mu.Unlock()
 	return inst, nil
 }
 

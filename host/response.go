@@ -184,10 +184,25 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// write sends body bytes to the client, without the call's CPU slot.
+// responseBuffer is what net/http buffers of a response before it writes
+// to the connection (bufferBeforeChunkingSize in net/http).
+const responseBuffer = 2048
+
+// write sends body bytes to the client. A write that may reach the socket
+// runs without the call's CPU slot, since a slow client can hold it. One
+// that fits net/http's buffer, before any flush, cannot block, so the call
+// keeps its slot: giving it up would let a new request take it and make
+// another instance while this one waits to come back.
 func (c *call) write(p []byte) int32 {
 	if c.failed {
 		return abi.ErrIO
+	}
+	if !c.flushed && c.w.size+int64(len(p)) <= responseBuffer {
+		if _, err := c.w.Write(p); err != nil {
+			c.writeFailed(err)
+			return abi.ErrIO
+		}
+		return 0
 	}
 	if err := c.onClient(func() error { _, err := c.w.Write(p); return err }); err != nil {
 		c.writeFailed(err)
@@ -234,6 +249,7 @@ func flush(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
+	c.flushed = true
 	if err := c.onClient(c.w.FlushError); err != nil {
 		c.writeFailed(err)
 		result(stack, abi.ErrIO)

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-var sink int
+var sink, served int
 
 // GET answers according to ?case=.
 func GET(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +79,10 @@ func GET(w http.ResponseWriter, r *http.Request) {
 	case "hoard":
 		opened, errno := hoardSockets(100)
 		fmt.Fprintf(w, "opened %d, then errno %d", opened, errno)
+	case "count":
+		// Which request this is on this instance.
+		served++
+		io.WriteString(w, strconv.Itoa(served))
 	case "streamed":
 		io.WriteString(w, strings.Repeat("s", 20<<10))
 	default:

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wasmroute/wasmroute/host"
+)
+
+// TestMostRecentlyUsedFirst makes three instances of a route, then sends
+// requests one after another: each goes to the instance that served last,
+// whose memory is warm, and the other two stay idle for the reaper.
+func TestMostRecentlyUsedFirst(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxInstances: 3})
+	var writers []*io.PipeWriter
+	var held []*http.Response
+	for range 3 { // three requests hold three instances
+		pr, pw := io.Pipe()
+		resp, err := http.Post(s.URL+"/api/hostile?case=alloc&mb=0", "text/plain", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "allocated\n" {
+			t.Fatalf("holding request: %q %v", line, err)
+		}
+		writers, held = append(writers, pw), append(held, resp)
+	}
+	for i := range held {
+		writers[i].Close()
+		io.Copy(io.Discard, held[i].Body)
+		held[i].Body.Close()
+	}
+	if st := stats(s, "/api/hostile"); st.Instances != 3 || st.Idle != 3 {
+		t.Fatalf("after the holding requests: %+v, want 3 idle instances", st)
+	}
+	var got []string
+	for range 5 {
+		_, body := s.do(t, "GET", "/api/hostile?case=count", "")
+		got = append(got, body)
+	}
+	if strings.Join(got, ",") != "1,2,3,4,5" {
+		t.Fatalf("counts %v: the requests went to several instances, want one", got)
+	}
+}
+
+// TestPoolsGrowAsFarAsRequestsCompute sends 8 clients at a route allowed 8
+// instances on a host with one CPU slot. A request waiting for the slot
+// holds no instance, and one writing a small response keeps its slot, so
+// the route needs an instance per request computing, not one per client.
+func TestPoolsGrowAsFarAsRequestsCompute(t *testing.T) {
+	s := serve(t, faultyDir, host.Options{MaxInstances: 8, GuestConcurrency: 1})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				resp, err := http.Get(s.URL + "/api/hostile?case=count")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if st := stats(s, "/api/hostile"); st.Instances > 2 {
+		t.Fatalf("8 clients on one CPU slot grew the route to %d instances, want at most 2", st.Instances)
+	}
+}
