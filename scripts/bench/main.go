@@ -185,6 +185,11 @@ func measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache string, duration
 		cpu = append(cpu, [2]wrkResult{n, w})
 	}
 	printCPU(cpu)
+	nativeRSS, err1 := processRSS(native.Process.Pid)
+	wasmRSS, err2 := processRSS(wasm.Process.Pid)
+	if err1 == nil && err2 == nil {
+		fmt.Printf("\nResident memory after the load (VmRSS): native %d MiB, wasmroute %d MiB\n", nativeRSS>>20, wasmRSS>>20)
+	}
 	return nil
 }
 
@@ -657,6 +662,31 @@ func processCPU(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	return statCPU(string(b))
+}
+
+// processRSS returns the resident memory of process pid, from
+// /proc/PID/status (Linux only; elsewhere an error).
+func processRSS(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return statusRSS(string(b))
+}
+
+// statusRSS reads the VmRSS line of a /proc/PID/status file, in bytes.
+func statusRSS(status string) (uint64, error) {
+	for _, line := range strings.Split(status, "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+					return kb << 10, nil
+				}
+			}
+		}
+	}
+	return 0, errors.New("no VmRSS line in /proc status")
 }
 
 // statCPU reads utime and stime, fields 14 and 15 of a /proc/PID/stat line,

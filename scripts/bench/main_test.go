@@ -63,3 +63,23 @@ func TestFmtDur(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusRSS(t *testing.T) {
+	for _, tt := range []struct {
+		name, status string
+		want         uint64
+		ok           bool
+	}{
+		{"linux", "Name:\twasmroute\nVmPeak:\t 900 kB\nVmRSS:\t   12345 kB\nThreads:\t6\n", 12345 << 10, true},
+		{"no line", "Name:\tx\n", 0, false},
+		{"other unit", "VmRSS:\t 5 MB\n", 0, false},
+		{"not a number", "VmRSS:\t x kB\n", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := statusRSS(tt.status)
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Errorf("statusRSS = %d, %v; want %d (ok %v)", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
