@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 )
 
 // cors applies an app's CORS policy. The host answers preflight requests

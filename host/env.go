@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/outbound"
 )
 

@@ -28,7 +28,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/kv"
 	"github.com/wasmroute/wasmroute/host/router"
 )
@@ -386,7 +386,7 @@ func (h *Host) Reload() error {
 	}
 	tbl, err := router.New(patterns)
 	if err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(h.dir, bundle.ManifestName), err)
+		return fmt.Errorf("%s: %w", filepath.Join(h.dir, bundle.VersionsDir, m.Version+".json"), err)
 	}
 	env, err := guestEnv(m.App, h.opts.Env, h.opts.LookupSecret)
 	if err != nil {

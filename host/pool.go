@@ -15,7 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmroute/wasmroute/abi"
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/outbound"
 )
 

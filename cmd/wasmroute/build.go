@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/internal/build"
 )
 
@@ -39,7 +39,7 @@ func printBuild(w io.Writer, res *build.Result) {
 		printMiddleware(w, mw.Source, mw.Matcher, mw.Size)
 	}
 	printNetwork(w, res.Manifest)
-	fmt.Fprintf(w, "\nBuilt %d routes (%d compiled) in %.1fs\n", len(res.Manifest.Routes), len(res.Compiled), res.Duration.Seconds())
+	fmt.Fprintf(w, "\nBuilt %d routes (%d compiled) in %.1fs: version %.12s\n", len(res.Manifest.Routes), len(res.Compiled), res.Duration.Seconds(), res.Manifest.Version)
 }
 
 func printWarnings(w io.Writer, routes []*build.Route) {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 	"github.com/wasmroute/wasmroute/internal/httpserver"
 )
 

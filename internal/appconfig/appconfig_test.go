@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 )
 
 func TestParse(t *testing.T) {

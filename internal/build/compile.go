@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/wasmroute/wasmroute/abi"
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/internal/appconfig"
 )
 
@@ -91,11 +91,16 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if out == "" {
 		out = filepath.Join(dir, bundle.DirName)
 	}
-	if err := os.MkdirAll(filepath.Join(out, "modules"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(out, bundle.ModulesDir), 0o755); err != nil {
 		return nil, err
 	}
 	prev, _ := bundle.Load(out)
-	overlay, err := writeOverlay(dir, out, modRoot, modPath, routes)
+	removeLegacy(out)
+	work, err := workDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	overlay, err := writeOverlay(dir, work, modRoot, modPath, routes)
 	if err != nil {
 		return nil, err
 	}
@@ -105,16 +110,20 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 		hasMiddleware = hasMiddleware || r.Middleware
 	}
 	var todo []*Route
+	modules := map[string]string{} // route ID -> module path in the bundle
 	for _, r := range routes {
-		if opts.Only == nil || opts.Only[r.ID] || !hasModule(prev, out, r, hasMiddleware) {
-			todo = append(todo, r)
+		if m := prevModule(prev, out, r, hasMiddleware); m != "" && opts.Only != nil && !opts.Only[r.ID] {
+			modules[r.ID] = m
+			continue
 		}
+		todo = append(todo, r)
 	}
 	jobs := opts.Jobs
 	if jobs <= 0 {
 		jobs = runtime.GOMAXPROCS(0)
 	}
 	errs := make([]error, len(todo))
+	built := make([]string, len(todo))
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
 	for i, r := range todo {
@@ -123,17 +132,20 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = compileRoute(ctx, dir, out, overlay, r, !opts.NoLoopCheck)
+			built[i], errs[i] = compileRoute(ctx, dir, out, overlay, r, !opts.NoLoopCheck)
 		}()
 	}
 	wg.Wait()
 	if err := joinBuildErrors(errs); err != nil {
 		return nil, err
 	}
+	for i, r := range todo {
+		modules[r.ID] = built[i]
+	}
 
-	m := &bundle.Manifest{ABI: abi.Version, BuiltAt: time.Now().UTC()}
+	m := &bundle.Manifest{ABI: abi.Version}
 	for _, r := range routes {
-		module := moduleFile(r)
+		module := modules[r.ID]
 		bin, err := os.ReadFile(filepath.Join(out, module))
 		if err != nil {
 			return nil, err
@@ -159,7 +171,7 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if err := cfg.Apply(m); err != nil {
 		return nil, err
 	}
-	if err := bundle.Write(out, m); err != nil {
+	if _, err := bundle.Write(out, m); err != nil {
 		return nil, err
 	}
 	res := &Result{Routes: routes, Manifest: m, Duration: time.Since(start)}
@@ -169,41 +181,42 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func moduleFile(r *Route) string { return "modules/" + r.ID + ".wasm" }
-
-// hasModule reports whether the previous build has a module for r that the
-// current build can keep: a route module must also have the middleware linked
-// in exactly when the app has one.
-func hasModule(prev *bundle.Manifest, out string, r *Route, withMiddleware bool) bool {
+// prevModule returns the module the previous build made for r, if the
+// current build can keep it: it is still on disk, and a route module has
+// the middleware linked in exactly when the app has one.
+func prevModule(prev *bundle.Manifest, out string, r *Route, withMiddleware bool) string {
 	if prev == nil {
-		return false
+		return ""
+	}
+	exists := func(module string) string {
+		if _, err := os.Stat(filepath.Join(out, module)); err != nil {
+			return ""
+		}
+		return module
 	}
 	if r.Middleware {
-		if prev.Middleware == nil || prev.Middleware.Module != moduleFile(r) {
-			return false
+		if prev.Middleware == nil || prev.Middleware.Source != r.Source {
+			return ""
 		}
-		_, err := os.Stat(filepath.Join(out, prev.Middleware.Module))
-		return err == nil
+		return exists(prev.Middleware.Module)
 	}
 	for _, pr := range prev.Routes {
-		if pr.Pattern == r.Pattern && pr.Module == moduleFile(r) && pr.Middleware == withMiddleware &&
+		if pr.Pattern == r.Pattern && pr.Source == r.Source && pr.Middleware == withMiddleware &&
 			strings.Join(pr.Methods, ",") == strings.Join(r.MethodList(), ",") {
-			_, err := os.Stat(filepath.Join(out, pr.Module))
-			return err == nil
+			return exists(pr.Module)
 		}
 	}
-	return false
+	return ""
 }
 
-// compileRoute builds one route's module into out/modules, replacing the
-// old one only on success.
-func compileRoute(ctx context.Context, dir, out, overlay string, r *Route, loopCheck bool) error {
-	final := filepath.Join(out, moduleFile(r))
+// compileRoute builds one route's module into the bundle in out, under its
+// SHA-256, and returns its path in the bundle.
+func compileRoute(ctx context.Context, dir, out, overlay string, r *Route, loopCheck bool) (string, error) {
 	// A unique temporary name keeps two builds of the same app (dev running
 	// while `wasmroute build` runs, or parallel tests) from colliding.
-	f, err := os.CreateTemp(filepath.Dir(final), r.ID+"-*.tmp")
+	f, err := os.CreateTemp(filepath.Join(out, bundle.ModulesDir), r.ID+"-*.tmp")
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := f.Name()
 	f.Close()
@@ -223,24 +236,22 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route, loopC
 		if msg == "" {
 			msg = err.Error()
 		}
-		return &Error{Route: r.Source, Output: msg}
+		return "", &Error{Route: r.Source, Output: msg}
 	}
 	bin, err := os.ReadFile(tmp)
+	os.Remove(tmp)
 	if err != nil {
-		return err
+		return "", err
 	}
 	bin = mergeDataSegments(bin)
 	if loopCheck {
 		bin, err = addInterrupt(bin)
 	}
 	if err != nil {
-		os.Remove(tmp)
-		return &Error{Route: r.Source, Output: "adding the time-limit check to the module: " + err.Error()}
+		return "", &Error{Route: r.Source, Output: "adding the time-limit check to the module: " + err.Error()}
 	}
-	if err := os.WriteFile(tmp, bin, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, final)
+	module, _, err := bundle.AddModule(out, bin)
+	return module, err
 }
 
 // joinBuildErrors joins the routes' errors, reporting once an output several
@@ -410,5 +421,34 @@ func findModule(dir string) (root, path string, err error) {
 		if filepath.Dir(d) == d {
 			return "", "", fmt.Errorf("%s is not inside a Go module (run `go mod init` and `go get github.com/wasmroute/wasmroute`)", dir)
 		}
+	}
+}
+
+// workDir is where the build keeps the sources it generates for the app in
+// dir (the overlay and the main packages), outside the bundle and outside
+// the app: in the user's cache, one directory per app.
+func workDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	work := filepath.Join(base, "wasmroute", "build", bundle.Sum([]byte(abs))[:16])
+	return work, os.MkdirAll(work, 0o755)
+}
+
+// removeLegacy removes what bundles before content addressing kept in the
+// bundle directory: one manifest, generated sources, and modules named by
+// route.
+func removeLegacy(out string) {
+	for _, name := range []string{"manifest.json", "gen", "overlay.json", "overlay-native.json"} {
+		os.RemoveAll(filepath.Join(out, name))
+	}
+	legacy, _ := filepath.Glob(filepath.Join(out, bundle.ModulesDir, "[rm]_*.wasm"))
+	for _, f := range legacy {
+		os.Remove(f)
 	}
 }

@@ -20,7 +20,11 @@ func Deps(ctx context.Context, dir string, routes []*Route) (map[string][]string
 	if err != nil {
 		return nil, err
 	}
-	overlay := filepath.Join(dir, ".wasmroute", "overlay.json")
+	work, err := workDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	overlay := filepath.Join(work, "overlay.json")
 	args := []string{"list", "-e", "-deps", "-overlay", overlay, "-json=ImportPath,Dir,Standard,Deps,Module"}
 	for _, r := range routes {
 		args = append(args, "./"+genDir+"/"+r.ID)

@@ -17,7 +17,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/wasmroute/wasmroute/host/bundle"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/router"
 )
 

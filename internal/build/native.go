@@ -30,8 +30,11 @@ func BuildNative(ctx context.Context, dir, out string) error {
 	if err != nil {
 		return err
 	}
-	bundleDir := filepath.Join(dir, ".wasmroute")
-	overlay, err := writeOverlay(dir, bundleDir, modRoot, modPath, routes)
+	work, err := workDir(dir)
+	if err != nil {
+		return err
+	}
+	overlay, err := writeOverlay(dir, work, modRoot, modPath, routes)
 	if err != nil {
 		return err
 	}
@@ -44,7 +47,7 @@ func BuildNative(ctx context.Context, dir, out string) error {
 	if err != nil {
 		return err
 	}
-	mainFile := filepath.Join(bundleDir, "gen", "native.go")
+	mainFile := filepath.Join(work, "gen", "native.go")
 	if err := writeIfChanged(mainFile, src); err != nil {
 		return err
 	}
@@ -55,7 +58,7 @@ func BuildNative(ctx context.Context, dir, out string) error {
 	}
 	virtual := filepath.Join(dir, genDir, "native", "main.go")
 	b = bytes.Replace(b, []byte(`"Replace": {`), []byte(fmt.Sprintf(`"Replace": {%q: %q,`, virtual, mainFile)), 1)
-	nativeOverlay := filepath.Join(bundleDir, "overlay-native.json")
+	nativeOverlay := filepath.Join(work, "overlay-native.json")
 	if err := writeIfChanged(nativeOverlay, b); err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 	"github.com/wasmroute/wasmroute/internal/appconfig"
 	"github.com/wasmroute/wasmroute/internal/build"
 )

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 )
 
 // abuse is one host function call the hand-written module makes, with
@@ -61,27 +61,29 @@ var abuses = []abuse{
 // keep serving, and another route in the bundle must be unaffected.
 func TestHandWrittenModuleAbusesTheABI(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "modules"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	head := (&abi.ResponseHead{Status: 200, Header: []string{"Content-Type", "application/octet-stream"}}).AppendEncode(nil)
 	evil := abusiveModule(head)
-	ok, err := os.ReadFile(filepath.Join(faultyDir, bundle.DirName, "modules", "r_api_ok.wasm"))
+	faulty, err := bundle.Load(filepath.Join(faultyDir, bundle.DirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := os.ReadFile(filepath.Join(faultyDir, bundle.DirName, routeOf(faulty, "/api/ok").Module))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &bundle.Manifest{ABI: abi.Version}
 	for _, r := range []struct {
-		pattern, method, file string
-		bin                   []byte
-	}{{"/api/evil", "POST", "evil.wasm", evil}, {"/api/ok", "GET", "ok.wasm", ok}} {
-		if err := os.WriteFile(filepath.Join(dir, "modules", r.file), r.bin, 0o644); err != nil {
+		pattern, method string
+		bin             []byte
+	}{{"/api/evil", "POST", evil}, {"/api/ok", "GET", ok}} {
+		module, sum, err := bundle.AddModule(dir, r.bin)
+		if err != nil {
 			t.Fatal(err)
 		}
 		m.Routes = append(m.Routes, bundle.Route{Pattern: r.pattern, Source: "hand-written", Methods: []string{r.method},
-			Module: "modules/" + r.file, SHA256: bundle.Sum(r.bin), Size: int64(len(r.bin))})
+			Module: module, SHA256: sum, Size: int64(len(r.bin))})
 	}
-	if err := bundle.Write(dir, m); err != nil {
+	if _, err := bundle.Write(dir, m); err != nil {
 		t.Fatal(err)
 	}
 	s := serveBundle(t, dir, host.Options{})

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 	"github.com/wasmroute/wasmroute/internal/build"
 )
 
@@ -23,19 +23,20 @@ func copyBundle(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dst, "modules"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	modules := []string{m.Middleware.Module}
 	for _, r := range m.Routes {
-		b, err := os.ReadFile(filepath.Join(src, r.Module))
+		modules = append(modules, r.Module)
+	}
+	for _, module := range modules {
+		b, err := os.ReadFile(filepath.Join(src, module))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dst, r.Module), b, 0o644); err != nil {
+		if _, _, err := bundle.AddModule(dst, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := bundle.Write(dst, m); err != nil {
+	if _, err := bundle.Write(dst, m); err != nil {
 		t.Fatal(err)
 	}
 	return dst
@@ -49,7 +50,7 @@ func editManifest(t *testing.T, dir string, fn func(m *bundle.Manifest)) {
 		t.Fatal(err)
 	}
 	fn(m)
-	if err := bundle.Write(dir, m); err != nil {
+	if _, err := bundle.Write(dir, m); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -119,10 +120,10 @@ func replaceModule(t *testing.T, dir, pattern string, bin []byte) {
 	t.Helper()
 	editManifest(t, dir, func(m *bundle.Manifest) {
 		r := routeOf(m, pattern)
-		if err := os.WriteFile(filepath.Join(dir, r.Module), bin, 0o644); err != nil {
+		var err error
+		if r.Module, r.SHA256, err = bundle.AddModule(dir, bin); err != nil {
 			t.Fatal(err)
 		}
-		r.SHA256 = bundle.Sum(bin)
 	})
 }
 
@@ -233,10 +234,45 @@ func GET(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(err.Error(), "wasmroute_gen") {
 		t.Fatalf("build error names generated paths:\n%v", err)
 	}
-	m, err := bundle.Load(filepath.Join(dir, bundle.DirName))
+	bundleDir := filepath.Join(dir, bundle.DirName)
+	m, err := bundle.Load(bundleDir)
 	if err != nil || len(m.Routes) != 1 {
 		t.Fatalf("last good bundle not kept: %v %v", m, err)
 	}
+	// A good build writes a new version beside the old one and switches
+	// to it; the host serves it on reload, and the old one stays on disk.
+	os.RemoveAll(filepath.Join(dir, "app/api/broken"))
+	write(t, filepath.Join(dir, "lib/greet/greet.go"), "package greet\n\nfunc Item(id string) string { return \"item v2-\" + id }\n")
+	if _, err := build.Build(context.Background(), dir, build.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := bundle.Load(bundleDir)
+	if err != nil || next.Version == m.Version || next.Routes[0].SHA256 == m.Routes[0].SHA256 {
+		t.Fatalf("after a change: version %v (was %s), %v", next, m.Version, err)
+	}
+	if old, err := bundle.LoadVersion(bundleDir, m.Version); err != nil || bundle.Sum(mustRead(t, filepath.Join(bundleDir, old.Routes[0].Module))) != m.Routes[0].SHA256 {
+		t.Fatalf("the previous version is gone: %v", err)
+	}
+	if err := s.host.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := s.do(t, "GET", "/api/items/7", ""); resp.StatusCode != 200 || body != `{"item":"item v2-7"}` {
+		t.Fatalf("after reload: %d %s", resp.StatusCode, body)
+	}
+	for _, name := range []string{"gen", "overlay.json", "manifest.json"} {
+		if _, err := os.Stat(filepath.Join(bundleDir, name)); err == nil {
+			t.Errorf("%s is in the bundle; generated sources live outside it", name)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func write(t *testing.T, path, content string) {

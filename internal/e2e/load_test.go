@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 	"github.com/wasmroute/wasmroute/internal/httpserver"
 )
 

@@ -17,8 +17,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 	"github.com/wasmroute/wasmroute/internal/build"
 )
 

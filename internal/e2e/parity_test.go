@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 )
 
 func TestRedirectRoute(t *testing.T) {

@@ -41,8 +41,8 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
-	"github.com/wasmroute/wasmroute/host/bundle"
 	"github.com/wasmroute/wasmroute/internal/build"
 )
 

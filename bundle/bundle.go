@@ -1,6 +1,14 @@
-// Package bundle is the on-disk form of a built wasmroute app: a directory
-// holding manifest.json and one WebAssembly module per route. `wasmroute
-// build` writes bundles; the host reads them.
+// Package bundle is the on-disk form of a built wasmroute app, the schema
+// that `wasmroute build` writes and the host reads. A bundle directory holds
+// immutable, content-addressed files:
+//
+//	modules/<sha256>.wasm     every module, named by its SHA-256
+//	versions/<sha256>.json    every manifest, named by its own SHA-256: the version id
+//	current                   the id of the active version
+//
+// A build adds modules and a version, then replaces current atomically, so
+// a host never reads half a bundle, and earlier versions stay on disk to roll
+// back to.
 package bundle
 
 import (
@@ -11,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,19 +29,38 @@ import (
 // DirName is the bundle directory inside an app directory.
 const DirName = ".wasmroute"
 
-// ManifestName is the manifest's file name inside a bundle.
-const ManifestName = "manifest.json"
+// Names inside a bundle directory.
+const (
+	// ModulesDir holds the modules, each named by its SHA-256.
+	ModulesDir = "modules"
+	// VersionsDir holds the manifests, each named by its SHA-256.
+	VersionsDir = "versions"
+	// CurrentName is the file that names the active version.
+	CurrentName = "current"
+)
+
+// Format is the version of the manifest's schema. A reader refuses a
+// manifest of another format.
+const Format = 2
+
+// KeepVersions is how many versions, the current one included, Write keeps
+// on disk; older ones, and modules no kept version names, are removed.
+const KeepVersions = 5
 
 // Manifest lists an app's routes and the module that serves each.
 type Manifest struct {
+	// Format is the schema version of the manifest (Format).
+	Format int `json:"format"`
 	// ABI is the guest ABI version the modules were built for.
-	ABI     int       `json:"abi"`
-	BuiltAt time.Time `json:"builtAt"`
-	Routes  []Route   `json:"routes"`
+	ABI    int     `json:"abi"`
+	Routes []Route `json:"routes"`
 	// App is the app-wide configuration from wasmroute.toml.
 	App AppConfig `json:"app"`
 	// Middleware is the module built from app/middleware.go, if any.
 	Middleware *Middleware `json:"middleware,omitempty"`
+	// Version is the manifest's SHA-256, which names the version; Load
+	// sets it, and it is not part of the file.
+	Version string `json:"-"`
 }
 
 // Middleware is the app's middleware module, run before the route for
@@ -92,7 +120,8 @@ type Route struct {
 	Source string `json:"source"`
 	// Methods are the HTTP methods the route exports, in canonical order.
 	Methods []string `json:"methods"`
-	// Module is the module's file name, relative to the bundle directory.
+	// Module is the module's file name, relative to the bundle directory:
+	// ModulePath(SHA256).
 	Module string `json:"module"`
 	// SHA256 is the hex SHA-256 of the module file.
 	SHA256 string `json:"sha256"`
@@ -127,19 +156,47 @@ type SegmentConfig struct {
 	MaxInstances int `json:"maxInstances,omitempty"`
 }
 
-// Load reads and validates the manifest of the bundle in dir.
+// Load reads and validates the current version of the bundle in dir.
 func Load(dir string) (*Manifest, error) {
-	path := filepath.Join(dir, ManifestName)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no bundle at %s (run `wasmroute build` first)", dir)
+	for tries := 0; ; tries++ {
+		cur, err := os.ReadFile(filepath.Join(dir, CurrentName))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no bundle at %s (run `wasmroute build` first)", dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m, err := LoadVersion(dir, strings.TrimSpace(string(cur)))
+		// Builds may have moved current on, and pruned this version,
+		// between the two reads: read current again.
+		if errors.Is(err, os.ErrNotExist) && tries < 10 {
+			if now, _ := os.ReadFile(filepath.Join(dir, CurrentName)); string(now) != string(cur) {
+				continue
+			}
+		}
+		return m, err
 	}
+}
+
+// LoadVersion reads and validates one version of the bundle in dir.
+func LoadVersion(dir, version string) (*Manifest, error) {
+	if !validSum(version) {
+		return nil, fmt.Errorf("%s: %q is not a version id", filepath.Join(dir, CurrentName), version)
+	}
+	path := filepath.Join(dir, VersionsDir, version+".json")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if sum := Sum(b); sum != version {
+		return nil, fmt.Errorf("%s is corrupt: sha256 %s", path, sum)
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if m.Format != Format {
+		return nil, fmt.Errorf("%s: manifest format %d; this version of wasmroute reads format %d (rebuild the app)", path, m.Format, Format)
 	}
 	if m.ABI != abi.Version {
 		return nil, fmt.Errorf("%s: bundle was built for ABI version %d; this host speaks version %d (rebuild the app)", path, m.ABI, abi.Version)
@@ -148,14 +205,41 @@ func Load(dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: the bundle has no routes", path)
 	}
 	for _, r := range m.Routes {
-		if !validModulePath(r.Module) {
+		if !validModulePath(r.Module) || r.Module != ModulePath(r.SHA256) {
 			return nil, fmt.Errorf("%s: route %s: invalid module path %q", path, r.Pattern, r.Module)
 		}
 	}
-	if m.Middleware != nil && !validModulePath(m.Middleware.Module) {
-		return nil, fmt.Errorf("%s: middleware: invalid module path %q", path, m.Middleware.Module)
+	if mw := m.Middleware; mw != nil && (!validModulePath(mw.Module) || mw.Module != ModulePath(mw.SHA256)) {
+		return nil, fmt.Errorf("%s: middleware: invalid module path %q", path, mw.Module)
 	}
+	m.Version = version
 	return &m, nil
+}
+
+// ModulePath is where the module with a SHA-256 lives in a bundle.
+func ModulePath(sum string) string { return ModulesDir + "/" + sum + ".wasm" }
+
+func validSum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// AddModule stores a module in the bundle in dir under its SHA-256, unless
+// it is there already, and returns its path in the bundle and its sum.
+func AddModule(dir string, module []byte) (path, sum string, err error) {
+	sum = Sum(module)
+	path = ModulePath(sum)
+	full := filepath.Join(dir, path)
+	if _, err := os.Stat(full); err == nil {
+		return path, sum, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return "", "", err
+	}
+	return path, sum, WriteFileAtomic(full, module)
 }
 
 func validModulePath(p string) bool {
@@ -182,14 +266,87 @@ func Sum(module []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// Write stores m as dir's manifest. It replaces the file atomically, so a
-// host reading the bundle never sees half a manifest.
-func Write(dir string, m *Manifest) error {
+// Write stores m as a new version of the bundle in dir, makes it the
+// current one, and returns its id. The version file is written before
+// current is replaced, each atomically, so a host reading the bundle sees
+// the old version or the new one, whole. Versions beyond the last
+// KeepVersions, and the modules only they named, are removed.
+func Write(dir string, m *Manifest) (string, error) {
+	m.Format = Format
 	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	b = append(b, '\n')
+	version := Sum(b)
+	if err := os.MkdirAll(filepath.Join(dir, VersionsDir), 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, VersionsDir, version+".json")
+	if _, err := os.Stat(path); err != nil {
+		if err := WriteFileAtomic(path, b); err != nil {
+			return "", err
+		}
+	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // the newest version, for pruning
+	if err := WriteFileAtomic(filepath.Join(dir, CurrentName), []byte(version+"\n")); err != nil {
+		return "", err
+	}
+	m.Version = version
+	return version, prune(dir, version)
+}
+
+// prune removes versions beyond the newest KeepVersions (never current)
+// and the modules no kept version names. Errors leave files behind, which
+// the next build tries again.
+func prune(dir, current string) error {
+	entries, err := os.ReadDir(filepath.Join(dir, VersionsDir))
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, ManifestName), append(b, '\n'))
+	type version struct {
+		id   string
+		time time.Time
+	}
+	var versions []version
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if info, err := e.Info(); ok && err == nil && validSum(id) {
+			versions = append(versions, version{id, info.ModTime()})
+		}
+	}
+	slices.SortFunc(versions, func(a, b version) int { return b.time.Compare(a.time) })
+	keep := map[string]bool{}
+	for i, v := range versions {
+		if i >= KeepVersions && v.id != current {
+			os.Remove(filepath.Join(dir, VersionsDir, v.id+".json"))
+			continue
+		}
+		m, err := LoadVersion(dir, v.id)
+		if err != nil {
+			continue // not ours to judge; its modules may go
+		}
+		for _, r := range m.Routes {
+			keep[r.SHA256] = true
+		}
+		if m.Middleware != nil {
+			keep[m.Middleware.SHA256] = true
+		}
+	}
+	modules, err := os.ReadDir(filepath.Join(dir, ModulesDir))
+	if err != nil {
+		return err
+	}
+	for _, e := range modules {
+		// A module written in the last hour may belong to a build still
+		// running beside this one, whose version is not written yet.
+		sum, ok := strings.CutSuffix(e.Name(), ".wasm")
+		if info, err := e.Info(); ok && err == nil && validSum(sum) && !keep[sum] && time.Since(info.ModTime()) > time.Hour {
+			os.Remove(filepath.Join(dir, ModulesDir, e.Name()))
+		}
+	}
+	return nil
 }
 
 // WriteFileAtomic writes data to a temporary file beside path and renames it
