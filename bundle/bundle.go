@@ -39,6 +39,16 @@ const (
 	CurrentName = "current"
 )
 
+// Isolation values: whether instances serve many requests or one.
+const (
+	// IsolationPool keeps instances for request after request (the
+	// default): state in a guest's memory may survive between requests.
+	IsolationPool = "pool"
+	// IsolationRequest gives every request an instance of its own, closed
+	// after the response: no state survives between requests.
+	IsolationRequest = "request"
+)
+
 // Format is the version of the manifest's schema. A reader refuses a
 // manifest of another format.
 const Format = 2
@@ -95,6 +105,8 @@ type AppConfig struct {
 	MaxInstances   int   `json:"maxInstances,omitempty"`
 	MaxURLLength   int64 `json:"maxUrlLength,omitempty"`
 	MaxHeaderBytes int64 `json:"maxHeaderBytes,omitempty"`
+	// Isolation is IsolationPool (the default, "") or IsolationRequest.
+	Isolation string `json:"isolation,omitempty"`
 	// AllowedOutboundHosts lists what guests may connect to: host:port
 	// patterns or URLs (see package outbound). An entry "${NAME}" stands for
 	// the value of the env variable or secret NAME at start.
@@ -154,6 +166,8 @@ type SegmentConfig struct {
 	// MaxInstances caps the route's instances, and so the requests it
 	// serves at once.
 	MaxInstances int `json:"maxInstances,omitempty"`
+	// Isolation is IsolationPool or IsolationRequest; "" takes the app's.
+	Isolation string `json:"isolation,omitempty"`
 }
 
 // Load reads and validates the current version of the bundle in dir.

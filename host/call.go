@@ -222,7 +222,11 @@ func (h *Host) invoke(c *call) {
 	inst.cur = nil
 	res := uint32(inst.stack[0])
 	healthy := err == nil && h.keep(c, inst, res)
-	p.put(inst, healthy) // inst belongs to the pool again from here on
+	if healthy && c.route.isolated {
+		p.drop(inst) // no state survives the request
+	} else {
+		p.put(inst, healthy) // inst belongs to the pool again from here on
+	}
 	res &= 0xff
 	if err != nil && c.handlerDone {
 		// The response was complete; what failed is a goroutine the handler

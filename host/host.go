@@ -266,7 +266,10 @@ type route struct {
 	maxDuration  time.Duration
 	memoryLimit  uint64 // bytes; 0: the runtime's MemoryLimitPages
 	maxInstances int
-	pool         *pool
+	// isolated gives every request a fresh instance, closed after it
+	// (isolation = "request").
+	isolated bool
+	pool     *pool
 }
 
 // limits fills in r's limits: the route's own config, else the app's, else
@@ -278,6 +281,11 @@ func (r *route) limits(app bundle.AppConfig, o *Options) {
 		r.maxDuration = o.MaxDuration
 	}
 	r.maxInstances = firstPositive(r.Config.MaxInstances, app.MaxInstances, o.MaxInstances)
+	isolation := r.Config.Isolation
+	if isolation == "" {
+		isolation = app.Isolation
+	}
+	r.isolated = isolation == bundle.IsolationRequest
 	if mem := uint64(firstPositive(r.Config.MemoryLimit, app.MemoryLimit)); mem > 0 && mem < uint64(o.MemoryLimitPages)*65536 {
 		r.memoryLimit = mem
 	}

@@ -314,6 +314,42 @@ func (p *pool) release() {
 	}
 }
 
+// drop closes an instance that served the one request it was for
+// (isolation = "request"), and starts a fresh one in the background, so the
+// next request does not wait for _initialize.
+func (p *pool) drop(inst *instance) {
+	inst.close()
+	p.release()
+	p.replenish()
+}
+
+// replenish starts one instance in the background when the pool has none
+// idle and room for one.
+func (p *pool) replenish() {
+	p.mu.Lock()
+	if len(p.idle) > 0 || p.live >= p.max || p.retired {
+		p.mu.Unlock()
+		return
+	}
+	p.live++
+	p.mu.Unlock()
+	// Under the host's lock, so Close never waits for the background
+	// work while some is being added.
+	p.h.life.RLock()
+	defer p.h.life.RUnlock()
+	if p.h.closed {
+		go p.release() // not under the lock: the last release closes the module
+		return
+	}
+	p.h.bg.Add(1)
+	go func() {
+		defer p.h.bg.Done()
+		if inst, err := p.create(); err == nil {
+			p.put(inst, true)
+		}
+	}()
+}
+
 func (p *pool) discard(inst *instance) {
 	if !p.retiredNow() {
 		p.discarded.Add(1)

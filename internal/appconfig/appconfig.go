@@ -37,6 +37,7 @@ type RouteOverride struct {
 	MaxDuration  int
 	MemoryLimit  int64
 	MaxInstances int
+	Isolation    string
 }
 
 // file mirrors the TOML layout.
@@ -55,9 +56,19 @@ type file struct {
 // limitKeys are the limits an app sets for all its routes and a route for
 // itself.
 type limitKeys struct {
-	MaxDuration  int `toml:"max_duration"`
-	MemoryLimit  any `toml:"memory_limit"`
-	MaxInstances int `toml:"max_instances"`
+	MaxDuration  int    `toml:"max_duration"`
+	MemoryLimit  any    `toml:"memory_limit"`
+	MaxInstances int    `toml:"max_instances"`
+	Isolation    string `toml:"isolation"`
+}
+
+// isolation checks the isolation key; key prefixes the name in errors.
+func (l limitKeys) isolation(key string) (string, error) {
+	switch l.Isolation {
+	case "", bundle.IsolationPool, bundle.IsolationRequest:
+		return l.Isolation, nil
+	}
+	return "", fmt.Errorf("%sisolation: %q is neither %q nor %q", key, l.Isolation, bundle.IsolationPool, bundle.IsolationRequest)
 }
 
 // parsed checks the limits; key prefixes the names in errors.
@@ -169,6 +180,9 @@ func Parse(text string) (*Config, error) {
 	if app.MaxDuration, app.MemoryLimit, app.MaxInstances, err = f.limitKeys.parsed(""); err != nil {
 		return nil, err
 	}
+	if app.Isolation, err = f.limitKeys.isolation(""); err != nil {
+		return nil, err
+	}
 	if app.MaxURLLength, err = size("max_url_length", f.MaxURLLength); err != nil {
 		return nil, err
 	}
@@ -183,6 +197,9 @@ func Parse(text string) (*Config, error) {
 		}
 		ro := RouteOverride{BodyLimit: limit}
 		if ro.MaxDuration, ro.MemoryLimit, ro.MaxInstances, err = o.limitKeys.parsed(key + "."); err != nil {
+			return nil, err
+		}
+		if ro.Isolation, err = o.limitKeys.isolation(key + "."); err != nil {
 			return nil, err
 		}
 		cfg.Routes[pattern] = ro
@@ -314,6 +331,9 @@ func (c *Config) Apply(m *bundle.Manifest) error {
 		}
 		if o.MaxInstances > 0 {
 			m.Routes[i].Config.MaxInstances = o.MaxInstances
+		}
+		if o.Isolation != "" {
+			m.Routes[i].Config.Isolation = o.Isolation
 		}
 	}
 	return nil

@@ -87,6 +87,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"outbound without port", `allowed_outbound_hosts = ["example.com"]`, "allowed_outbound_hosts[0]"},
 		{"outbound bad host", `allowed_outbound_hosts = ["a:1", "bad host:1"]`, "allowed_outbound_hosts[1]"},
 		{"outbound unknown variable", `allowed_outbound_hosts = ["${NOPE}"]`, "allowed_outbound_hosts[0]: NOPE is neither"},
+		{"bad isolation", `isolation = "thread"`, `isolation: "thread" is neither "pool" nor "request"`},
+		{"bad route isolation", "[routes.\"/x\"]\nisolation = \"none\"", `routes."/x".isolation`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +122,13 @@ func TestApply(t *testing.T) {
 	}
 	if m.Routes[0].Config.BodyLimit != 100 || m.Routes[0].Config.MaxDuration != 3 || m.App.Secrets[0] != "S" {
 		t.Fatalf("applied: %+v", m)
+	}
+	cfg.Routes["/b"] = RouteOverride{Isolation: bundle.IsolationRequest}
+	if err := cfg.Apply(m); err != nil || m.Routes[1].Config.Isolation != bundle.IsolationRequest {
+		t.Fatalf("route isolation: %+v %v", m.Routes[1].Config, err)
+	}
+	if c, err := Parse(`isolation = "request"`); err != nil || c.App.Isolation != bundle.IsolationRequest {
+		t.Fatalf("app isolation: %+v %v", c, err)
 	}
 	cfg.Routes["/missing"] = RouteOverride{BodyLimit: 1}
 	if err := cfg.Apply(m); err == nil || !strings.Contains(err.Error(), `routes."/missing": no such route`) {

@@ -80,3 +80,24 @@ func BenchmarkHostParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkIsolation compares a pooled route with one under
+// isolation = "request", which starts an instance for every request (the
+// plain app's /api/ok and /api/count do the same trivial work).
+func BenchmarkIsolation(b *testing.B) {
+	s := serve(b, plainDir, host.Options{})
+	if err := s.host.Warm(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct{ name, path string }{{"pool", "/api/ok"}, {"request", "/api/count"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				s.host.ServeHTTP(w, httptest.NewRequest("GET", bc.path, nil))
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}

@@ -74,3 +74,22 @@ func TestPoolsGrowAsFarAsRequestsCompute(t *testing.T) {
 		t.Fatalf("8 clients on one CPU slot grew the route to %d instances, want at most 2", st.Instances)
 	}
 }
+
+// TestIsolationPerRequest checks isolation = "request" (the plain app's
+// /api/count): every request runs on an instance of its own, so its
+// per-instance counter always says 1, and dropping those instances is not
+// counted as a failure. Routes without it keep their instances.
+func TestIsolationPerRequest(t *testing.T) {
+	s := serve(t, plainDir, host.Options{})
+	for i := range 5 {
+		if resp, body := s.do(t, "GET", "/api/count", ""); resp.StatusCode != 200 || body != "1" {
+			t.Fatalf("request %d: %d %q, want a fresh instance (1)", i, resp.StatusCode, body)
+		}
+	}
+	if st := stats(s, "/api/count"); st.Discarded != 0 || st.Calls != 5 {
+		t.Fatalf("stats %+v: want 5 calls and no instance counted as failed", st)
+	}
+	if st := stats(s, "/api/ok"); st.Instances != 1 {
+		t.Fatalf("a pooled route beside it: %+v", st)
+	}
+}
