@@ -448,9 +448,8 @@ func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, 0)
 		return
 	}
-	buf, ok := mod.Memory().Read(ptr, n)
+	buf, ok := c.guestBytes(mod, abi.FuncReadBody, ptr, n, stack)
 	if !ok {
-		result(stack, c.outOfBounds(abi.FuncReadBody, ptr, n))
 		return
 	}
 	for tries := 0; ; tries++ {
@@ -492,6 +491,17 @@ func (c *call) outOfBounds(fn string, ptr, n uint32) int32 {
 	c.logRefusal("guest call refused", slog.String("function", fn),
 		slog.String("reason", fmt.Sprintf("buffer [%d, +%d) is outside the guest's memory", ptr, n)))
 	return abi.ErrInvalid
+}
+
+// guestBytes returns the n bytes of guest memory at ptr: a view, not a
+// copy. A range outside the memory is refused with a log line and the
+// result the guest gets, and ok is false.
+func (c *call) guestBytes(mod api.Module, fn string, ptr, n uint32, stack []uint64) ([]byte, bool) {
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		result(stack, c.outOfBounds(fn, ptr, n))
+	}
+	return b, ok
 }
 
 // refuse logs a guest response the host will not pass on.

@@ -213,8 +213,7 @@ func kvIncr(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	out := uint32(stack[3])
-	if _, ok := mod.Memory().Read(out, 8); !ok {
-		result(stack, c.outOfBounds(abi.FuncKVIncr, out, 8))
+	if _, ok := c.guestBytes(mod, abi.FuncKVIncr, out, 8, stack); !ok {
 		return
 	}
 	c.kvStashKey, c.kvStash = "", nil
@@ -233,8 +232,7 @@ func kvCompareAndSwap(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	var old []byte // nil: the key must not be set
 	if n := uint32(stack[3]); n != abi.KVAbsent {
-		if old, ok = mod.Memory().Read(uint32(stack[2]), n); !ok {
-			result(stack, c.outOfBounds(abi.FuncKVCompareAndSwap, uint32(stack[2]), n))
+		if old, ok = c.guestBytes(mod, abi.FuncKVCompareAndSwap, uint32(stack[2]), n, stack); !ok {
 			return
 		}
 		old = append([]byte{}, old...) // non-nil even when empty

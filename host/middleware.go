@@ -61,9 +61,8 @@ func middlewareNext(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, abi.ErrState)
 		return
 	}
-	buf, ok := mod.Memory().Read(uint32(stack[0]), uint32(stack[1]))
+	buf, ok := c.guestBytes(mod, abi.FuncMiddlewareNext, uint32(stack[0]), uint32(stack[1]), stack)
 	if !ok {
-		result(stack, c.outOfBounds(abi.FuncMiddlewareNext, uint32(stack[0]), uint32(stack[1])))
 		return
 	}
 	if err := c.next.Decode(string(buf)); err != nil {

@@ -148,10 +148,8 @@ func respond(ctx context.Context, mod api.Module, stack []uint64) {
 		result(stack, abi.ErrState)
 		return
 	}
-	bodyPtr, bodyLen := uint32(stack[2]), uint32(stack[3])
-	body, ok := mod.Memory().Read(bodyPtr, bodyLen)
+	body, ok := c.guestBytes(mod, abi.FuncRespond, uint32(stack[2]), uint32(stack[3]), stack)
 	if !ok {
-		result(stack, c.outOfBounds(abi.FuncRespond, bodyPtr, bodyLen))
 		return
 	}
 	status, interim, code := c.responseHead(mod, abi.FuncRespond, uint32(stack[0]), uint32(stack[1]))
@@ -231,10 +229,8 @@ func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	ptr, n := uint32(stack[0]), uint32(stack[1])
-	buf, ok := mod.Memory().Read(ptr, n)
+	buf, ok := c.guestBytes(mod, abi.FuncWriteBody, uint32(stack[0]), uint32(stack[1]), stack)
 	if !ok {
-		result(stack, c.outOfBounds(abi.FuncWriteBody, ptr, n))
 		return
 	}
 	if c.r.Method == http.MethodHead {

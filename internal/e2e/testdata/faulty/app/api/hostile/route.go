@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func GET(w http.ResponseWriter, r *http.Request) {
 		// handler returns: not a goroutine left behind.
 		ch := make(chan string)
 		go func() { ch <- "handed" }()
-		time.Sleep(time.Millisecond) // the worker blocks in its send first
+		runtime.Gosched() // one P: the worker runs now, and blocks in its send
 		io.WriteString(w, <-ch)
 	case "hoard":
 		opened, errno := hoardSockets(100)
