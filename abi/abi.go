@@ -18,7 +18,7 @@ import (
 // Version is the ABI version this package describes. A guest declares the
 // version it speaks by exporting a function named VersionExport(Version);
 // the host refuses modules that declare any other version.
-const Version = 2
+const Version = 3
 
 // VersionExportPrefix starts the name of the export that declares a guest's ABI
 // version: "wasmroute_abi_v1" declares version 1.
@@ -69,18 +69,30 @@ const (
 )
 
 // ExportHandle is the name of the function a guest exports to serve one
-// request: (head_len, flags i32) -> i32. head_len is the size of the encoded
-// request head the guest then reads with FuncReadRequestHead; flags is a set
-// of the Flag constants. The result is HandleOK or HandleAborted.
+// request: (route, head_len, flags i32) -> i32. route is the index of the
+// route in the app's manifest, or NoRoute; head_len is the size of the
+// encoded request head the guest then reads with FuncReadRequestHead; flags
+// is a set of the Flag constants. The result is HandleOK or HandleAborted.
+//
+// One module serves every route of an app: its dispatcher finds the route's
+// handlers by the index.
 const ExportHandle = "wasmroute_handle"
+
+// NoRoute is the route index the host passes with FlagMiddleware for a
+// request that matches no route the module serves: the guest runs only the
+// app's middleware, which answers or tells the host how the request goes on
+// (FuncMiddlewareNext).
+const NoRoute = 0xffffffff
 
 // Flags the host passes to ExportHandle.
 const (
-	// FlagMiddleware asks a route module built with the app's middleware to
-	// run the middleware first, in the same call. The middleware either
+	// FlagMiddleware asks a module built with the app's middleware to run
+	// the middleware first, in the same call. The middleware either
 	// answers, or lets the request go on to the route's handler in the same
 	// instance, or rewrites it: then the guest reports the rewrite with
 	// FuncMiddlewareNext and returns, and the host routes the request again.
+	// With NoRoute, a middleware that lets the request go on always
+	// reports it with FuncMiddlewareNext.
 	FlagMiddleware = 1 << 0
 )
 

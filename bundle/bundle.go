@@ -51,37 +51,53 @@ const (
 
 // Format is the version of the manifest's schema. A reader refuses a
 // manifest of another format.
-const Format = 2
+const Format = 3
 
 // KeepVersions is how many versions, the current one included, Write keeps
 // on disk; older ones, and modules no kept version names, are removed.
 const KeepVersions = 5
 
-// Manifest lists an app's routes and the module that serves each.
+// Manifest lists an app's modules and routes, and which module serves each
+// route.
 type Manifest struct {
 	// Format is the schema version of the manifest (Format).
 	Format int `json:"format"`
 	// ABI is the guest ABI version the modules were built for.
-	ABI    int     `json:"abi"`
-	Routes []Route `json:"routes"`
+	ABI int `json:"abi"`
+	// Modules are the app's modules. Every route of an app is linked into
+	// one module, with a dispatcher that finds it by its index in Routes;
+	// routes that need another runtime (the network) get a second one.
+	Modules []Module `json:"modules"`
+	Routes  []Route  `json:"routes"`
 	// App is the app-wide configuration from wasmroute.toml.
 	App AppConfig `json:"app"`
-	// Middleware is the module built from app/middleware.go, if any.
+	// Middleware is app/middleware.go, if the app has one: every module
+	// links it in.
 	Middleware *Middleware `json:"middleware,omitempty"`
 	// Version is the manifest's SHA-256, which names the version; Load
 	// sets it, and it is not part of the file.
 	Version string `json:"-"`
 }
 
-// Middleware is the app's middleware module, run before the route for
-// requests whose path the matcher accepts.
+// Module is one WebAssembly module of an app.
+type Module struct {
+	// File is the module's path in the bundle directory: ModulePath(SHA256).
+	File string `json:"file"`
+	// SHA256 is the hex SHA-256 of the module file.
+	SHA256 string `json:"sha256"`
+	// Size is the module's size in bytes.
+	Size int64 `json:"size"`
+	// Network is whether the module imports the WasmEdge socket functions
+	// (its routes use github.com/stealthrocket/net): the host then gives it
+	// a WASI with sockets, limited to the app's AllowedOutboundHosts.
+	Network bool `json:"network,omitempty"`
+}
+
+// Middleware is the app's middleware, run before the route for requests
+// whose path the matcher accepts. Every module links it in.
 type Middleware struct {
-	Source  string   `json:"source"` // app/middleware.go
-	Module  string   `json:"module"`
-	SHA256  string   `json:"sha256"`
-	Size    int64    `json:"size"`
+	Source  string   `json:"source"`            // app/middleware.go
 	Matcher []string `json:"matcher,omitempty"` // no patterns: every path
-	Network bool     `json:"network,omitempty"` // as Route.Network
 }
 
 // AppConfig is the app-wide part of wasmroute.toml that the host applies.
@@ -123,7 +139,7 @@ type CORS struct {
 	MaxAge           int      `json:"maxAge,omitempty"` // seconds
 }
 
-// Route is one route.go file and the module built from it.
+// Route is one route.go file and the module that serves it.
 type Route struct {
 	// Pattern is the URL pattern in folder syntax: "/api/users/[id]".
 	Pattern string `json:"pattern"`
@@ -132,22 +148,11 @@ type Route struct {
 	Source string `json:"source"`
 	// Methods are the HTTP methods the route exports, in canonical order.
 	Methods []string `json:"methods"`
-	// Module is the module's file name, relative to the bundle directory:
-	// ModulePath(SHA256).
-	Module string `json:"module"`
-	// SHA256 is the hex SHA-256 of the module file.
-	SHA256 string `json:"sha256"`
-	// Size is the module's size in bytes.
-	Size int64 `json:"size"`
+	// Module is the index in Manifest.Modules of the module serving the
+	// route. The host calls it with the route's index in Manifest.Routes.
+	Module int `json:"module"`
 	// Config is the route segment config the file exports.
 	Config SegmentConfig `json:"config"`
-	// Middleware is whether the module has the app's middleware linked in,
-	// so the host can run both in one call (abi.FlagMiddleware).
-	Middleware bool `json:"middleware,omitempty"`
-	// Network is whether the module imports the WasmEdge socket functions
-	// (it uses github.com/stealthrocket/net): the host then gives it a WASI
-	// with sockets, limited to the app's AllowedOutboundHosts.
-	Network bool `json:"network,omitempty"`
 }
 
 // SegmentConfig is the route segment config, read from the route file's
@@ -161,10 +166,7 @@ type SegmentConfig struct {
 	Revalidate int `json:"revalidate,omitempty"`
 	// BodyLimit is the request body limit in bytes.
 	BodyLimit int64 `json:"bodyLimit,omitempty"`
-	// MemoryLimit caps each instance's linear memory, in bytes.
-	MemoryLimit int64 `json:"memoryLimit,omitempty"`
-	// MaxInstances caps the route's instances, and so the requests it
-	// serves at once.
+	// MaxInstances caps the requests the route serves at once.
 	MaxInstances int `json:"maxInstances,omitempty"`
 	// Isolation is IsolationPool or IsolationRequest; "" takes the app's.
 	Isolation string `json:"isolation,omitempty"`
@@ -218,13 +220,15 @@ func LoadVersion(dir, version string) (*Manifest, error) {
 	if len(m.Routes) == 0 {
 		return nil, fmt.Errorf("%s: the bundle has no routes", path)
 	}
-	for _, r := range m.Routes {
-		if !validModulePath(r.Module) || r.Module != ModulePath(r.SHA256) {
-			return nil, fmt.Errorf("%s: route %s: invalid module path %q", path, r.Pattern, r.Module)
+	for _, mod := range m.Modules {
+		if !validSum(mod.SHA256) || mod.File != ModulePath(mod.SHA256) {
+			return nil, fmt.Errorf("%s: invalid module path %q", path, mod.File)
 		}
 	}
-	if mw := m.Middleware; mw != nil && (!validModulePath(mw.Module) || mw.Module != ModulePath(mw.SHA256)) {
-		return nil, fmt.Errorf("%s: middleware: invalid module path %q", path, mw.Module)
+	for _, r := range m.Routes {
+		if r.Module < 0 || r.Module >= len(m.Modules) {
+			return nil, fmt.Errorf("%s: route %s: no module %d", path, r.Pattern, r.Module)
+		}
 	}
 	m.Version = version
 	return &m, nil
@@ -256,20 +260,16 @@ func AddModule(dir string, module []byte) (path, sum string, err error) {
 	return path, sum, WriteFileAtomic(full, module)
 }
 
-func validModulePath(p string) bool {
-	return p != "" && !filepath.IsAbs(p) && !strings.Contains(p, "..")
-}
-
-// ReadModule reads a route's module from the bundle in dir and checks it
-// against the manifest's SHA-256.
-func ReadModule(dir string, r *Route) ([]byte, error) {
-	path := filepath.Join(dir, r.Module)
+// ReadModule reads a module from the bundle in dir and checks it against
+// its SHA-256.
+func ReadModule(dir string, mod Module) ([]byte, error) {
+	path := filepath.Join(dir, ModulePath(mod.SHA256))
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("route %s: %w", r.Pattern, err)
+		return nil, err
 	}
-	if sum := Sum(b); sum != r.SHA256 {
-		return nil, fmt.Errorf("route %s: module %s is corrupt: sha256 %s, manifest says %s", r.Pattern, path, sum, r.SHA256)
+	if sum := Sum(b); sum != mod.SHA256 {
+		return nil, fmt.Errorf("module %s is corrupt: sha256 %s, manifest says %s", path, sum, mod.SHA256)
 	}
 	return b, nil
 }
@@ -341,11 +341,8 @@ func prune(dir, current string) error {
 		if err != nil {
 			continue // not ours to judge; its modules may go
 		}
-		for _, r := range m.Routes {
-			keep[r.SHA256] = true
-		}
-		if m.Middleware != nil {
-			keep[m.Middleware.SHA256] = true
+		for _, mod := range m.Modules {
+			keep[mod.SHA256] = true
 		}
 	}
 	modules, err := os.ReadDir(filepath.Join(dir, ModulesDir))

@@ -18,7 +18,8 @@ func newBundle(t *testing.T, dir string, bin string) *Manifest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Manifest{ABI: abi.Version, Routes: []Route{{Pattern: "/a", Methods: []string{"GET"}, Module: module, SHA256: sum}}}
+	m := &Manifest{ABI: abi.Version, Modules: []Module{{File: module, SHA256: sum, Size: int64(len(bin))}},
+		Routes: []Route{{Pattern: "/a", Methods: []string{"GET"}}}}
 	if _, err := Write(dir, m); err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestWriteAndLoad(t *testing.T) {
 	dir := t.TempDir()
 	m1 := newBundle(t, dir, "module one")
 	got, err := Load(dir)
-	if err != nil || got.Version != m1.Version || got.Routes[0].SHA256 != Sum([]byte("module one")) {
+	if err != nil || got.Version != m1.Version || got.Modules[0].SHA256 != Sum([]byte("module one")) {
 		t.Fatalf("Load = %+v, %v", got, err)
 	}
 	// The same content is the same version: the id is the content's.
@@ -45,10 +46,10 @@ func TestWriteAndLoad(t *testing.T) {
 		t.Fatalf("current is %s, want the last written %s", cur.Version, m2.Version)
 	}
 	// The previous version stays, with its module, to roll back to.
-	if old, err := LoadVersion(dir, m1.Version); err != nil || old.Routes[0].Module != m1.Routes[0].Module {
+	if old, err := LoadVersion(dir, m1.Version); err != nil || old.Modules[0] != m1.Modules[0] {
 		t.Fatalf("previous version: %+v, %v", old, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, m1.Routes[0].Module)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, m1.Modules[0].File)); err != nil {
 		t.Fatalf("previous version's module: %v", err)
 	}
 }
@@ -73,15 +74,19 @@ func TestLoadRefuses(t *testing.T) {
 			os.WriteFile(path, []byte(strings.Replace(string(b), `"/a"`, `"/b"`, 1)), 0o644)
 		}, "is corrupt"},
 		{"unknown format", func(t *testing.T, dir string, m *Manifest) { writeRaw(t, dir, `{"format": 99, "abi": 2}`) }, "manifest format 99"},
-		{"another ABI", func(t *testing.T, dir string, m *Manifest) { writeRaw(t, dir, `{"format": 2, "abi": 99}`) }, "ABI version 99"},
+		{"another ABI", func(t *testing.T, dir string, m *Manifest) { writeRaw(t, dir, `{"format": 3, "abi": 99}`) }, "ABI version 99"},
 		{"module not named by its digest", func(t *testing.T, dir string, m *Manifest) {
-			m.Routes[0].Module = "modules/other.wasm"
+			m.Modules[0].File = "modules/other.wasm"
 			Write(dir, m)
 		}, "invalid module path"},
 		{"module outside the bundle", func(t *testing.T, dir string, m *Manifest) {
-			m.Routes[0].Module = "../../etc/passwd"
+			m.Modules[0].File = "../../etc/passwd"
 			Write(dir, m)
 		}, "invalid module path"},
+		{"route names no module", func(t *testing.T, dir string, m *Manifest) {
+			m.Routes[0].Module = 1
+			Write(dir, m)
+		}, "no module 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,7 +114,7 @@ func TestPrune(t *testing.T) {
 	dir := t.TempDir()
 	first := newBundle(t, dir, "module 0")
 	old := time.Now().Add(-2 * time.Hour)
-	os.Chtimes(filepath.Join(dir, first.Routes[0].Module), old, old)
+	os.Chtimes(filepath.Join(dir, first.Modules[0].File), old, old)
 	os.Chtimes(filepath.Join(dir, VersionsDir, first.Version+".json"), old, old)
 	var last *Manifest
 	for i := 1; i <= KeepVersions; i++ {
@@ -125,7 +130,7 @@ func TestPrune(t *testing.T) {
 	if _, err := LoadVersion(dir, first.Version); err == nil {
 		t.Fatal("the oldest version was kept")
 	}
-	if _, err := os.Stat(filepath.Join(dir, first.Routes[0].Module)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, first.Modules[0].File)); err == nil {
 		t.Fatal("the oldest version's module was kept")
 	}
 	if _, err := LoadVersion(dir, last.Version); err != nil {

@@ -52,7 +52,7 @@ func hostMiddlewareNext(ptr unsafe.Pointer, n uint32) int32
 
 // abiVersion is the export that declares which ABI this module speaks.
 //
-//go:wasmexport wasmroute_abi_v2
+//go:wasmexport wasmroute_abi_v3
 func abiVersion() {}
 
 // bodyChunk is how many response bytes the writer collects before it sends
@@ -70,8 +70,9 @@ var state struct {
 	nextEnc []byte
 }
 
-// handle serves one request. The host calls it with the size of the encoded
-// request head and the abi.Flag bits.
+// handle serves one request. The host calls it with the index of the route
+// in the app's manifest (or abi.NoRoute), the size of the encoded request
+// head, and the abi.Flag bits.
 //
 // Goroutines do not run between calls, so one the handler left behind would
 // run during a later request, on another client's time. So when the handler
@@ -80,9 +81,9 @@ var state struct {
 // retire the instance if any are still there (abi.HandleRetire).
 //
 //go:wasmexport wasmroute_handle
-func handle(headLen, flags uint32) uint32 {
+func handle(route, headLen, flags uint32) uint32 {
 	before := runtime.NumGoroutine()
-	result := handleRequest(headLen, flags)
+	result := handleRequest(route, headLen, flags)
 	if runtime.NumGoroutine() <= before {
 		return result
 	}
@@ -96,7 +97,7 @@ func handle(headLen, flags uint32) uint32 {
 	return result
 }
 
-func handleRequest(headLen, flags uint32) uint32 {
+func handleRequest(route, headLen, flags uint32) uint32 {
 	hostPoll()
 	if uint32(cap(state.headBuf)) < headLen {
 		state.headBuf = make([]byte, headLen)
@@ -122,29 +123,18 @@ func handleRequest(headLen, flags uint32) uint32 {
 		return w.finish()
 	}
 	switch {
-	case middleware != nil && !routeModule():
+	case middleware != nil && flags&abi.FlagMiddleware != 0 && route == abi.NoRoute:
 		return serveMiddleware(w, r)
 	case middleware != nil && flags&abi.FlagMiddleware != 0:
-		return serveMiddlewareThenRoute(w, r)
+		return serveMiddlewareThenRoute(w, r, route)
 	}
-	return serve(w, r)
-}
-
-// routeModule reports whether the module serves a route, rather than being
-// the app's middleware module.
-func routeModule() bool {
-	for _, h := range handlers {
-		if h != nil {
-			return true
-		}
-	}
-	return false
+	return serve(w, r, route)
 }
 
 // serveMiddlewareThenRoute runs the middleware, then the route's handler in
 // the same call when the middleware let the request go on unchanged. A
 // rewrite goes back to the host, which routes the request again.
-func serveMiddlewareThenRoute(w *responseWriter, r *http.Request) uint32 {
+func serveMiddlewareThenRoute(w *responseWriter, r *http.Request, route uint32) uint32 {
 	panicked, result := false, uint32(0)
 	func() {
 		defer func() {
@@ -166,7 +156,7 @@ func serveMiddlewareThenRoute(w *responseWriter, r *http.Request) uint32 {
 	// The route's handler starts from the middleware's response headers; a
 	// panic in it keeps them, as when the host applies them.
 	w.base = w.header.Clone()
-	return serve(w, r)
+	return serve(w, r, route)
 }
 
 // serveMiddleware runs the middleware. If it wrote nothing, the request goes
@@ -210,13 +200,13 @@ func appendPairs(dst []string, h http.Header) []string {
 	return dst
 }
 
-func serve(w *responseWriter, r *http.Request) (result uint32) {
+func serve(w *responseWriter, r *http.Request, route uint32) (result uint32) {
 	defer func() {
 		if p := recover(); p != nil {
 			result = w.recoverFrom(p)
 		}
 	}()
-	h := handlerFor(r.Method)
+	h := handlerFor(route, r.Method)
 	if h == nil {
 		// The host answers unknown methods from the manifest; this only
 		// happens if the two disagree.

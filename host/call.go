@@ -36,8 +36,11 @@ type instance struct {
 	handle  api.Function
 	stack   []uint64
 	cur     *call // the request being served, for guest output
-	// lastUsed is when the instance last went back to its pool.
+	// lastUsed is when the instance last went back to its pool; used says
+	// it has served a request (a route with isolation = "request" takes
+	// only fresh instances).
 	lastUsed time.Time
+	used     bool
 	stdout   *guestOutput
 	stderr   *guestOutput
 	// initLog budgets the output of the guest outside requests: its
@@ -167,10 +170,18 @@ func (c *call) init(h *Host, rt *route, id string, w *recorder, r *http.Request)
 // invoke serves the call on an instance of its route.
 func (h *Host) invoke(c *call) {
 	p := c.route.pool
-	// The CPU slot comes first: a request waiting for one holds no
-	// instance, so pools grow only as far as requests compute at once.
-	c.acquireCPU()
-	inst, err := p.get(c)
+	// A route with its own max_instances takes one of its places first;
+	// then the CPU slot: a request waiting for one holds no instance, so
+	// pools grow only as far as requests compute at once.
+	err := c.route.enter(c, h.opts.QueueTimeout)
+	if err == nil {
+		defer c.route.leave()
+	}
+	var inst *instance
+	if err == nil {
+		c.acquireCPU()
+		inst, err = p.get(c)
+	}
 	if err != nil {
 		c.releaseCPU()
 		if c.Err() != nil {
@@ -181,8 +192,8 @@ func (h *Host) invoke(c *call) {
 			return
 		}
 		if errors.Is(err, errSaturated) {
-			h.log.Warn("route saturated", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
-				slog.Duration("waited", h.opts.QueueTimeout))
+			h.log.Warn("saturated", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
+				slog.String("cause", err.Error()), slog.Duration("waited", h.opts.QueueTimeout))
 			c.w.Header().Set("Retry-After", "1")
 			writeError(c.w, http.StatusServiceUnavailable, "Service Unavailable")
 			c.headSent = true
@@ -192,13 +203,14 @@ func (h *Host) invoke(c *call) {
 		c.fail()
 		return
 	}
-	inst.cur = c
+	inst.cur, inst.used = c, true
 	c.wasiCtx = inst.wasiCtx
 	p.calls.Add(1)
-	inst.stack[0] = uint64(len(c.headEnc))
-	inst.stack[1] = 0
-	if c.withMiddleware {
-		inst.stack[1] = abi.FlagMiddleware
+	inst.stack[0] = uint64(c.route.index)
+	inst.stack[1] = uint64(len(c.headEnc))
+	inst.stack[2] = 0
+	if c.withMiddleware || c.middleware {
+		inst.stack[2] = abi.FlagMiddleware
 	}
 	// The guest runs until it returns or MaxDuration passes: the poll host
 	// function, which the build makes every loop call, stops it then. A
@@ -271,6 +283,40 @@ func (h *Host) invoke(c *call) {
 		c.fail()
 	}
 }
+
+// enter takes one of the route's places when it caps the requests it
+// serves at once (max_instances), waiting for at most timeout.
+func (rt *route) enter(ctx context.Context, timeout time.Duration) error {
+	if rt.slots == nil {
+		return nil
+	}
+	select {
+	case rt.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.NewTimer(timeout)
+	defer wait.Stop()
+	select {
+	case rt.slots <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return errRouteSaturated
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// leave gives back the place enter took.
+func (rt *route) leave() {
+	if rt.slots != nil {
+		<-rt.slots
+	}
+}
+
+// errRouteSaturated means a route with its own max_instances kept them all
+// busy for the whole queue timeout.
+var errRouteSaturated = fmt.Errorf("%w: the route's max_instances", errSaturated)
 
 // memoryRefused answers a request the host could not give memory to: its
 // instance could not start or grow within Options.MemoryBudget. The app that

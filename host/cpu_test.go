@@ -33,11 +33,16 @@ func TestCPUSlotOrder(t *testing.T) {
 					s.mu.Unlock()
 				}
 			}
-			if tt.aged {
-				s.mu.Lock()
-				s.starting[0].since = time.Now().Add(-2 * cpuQuantum)
-				s.mu.Unlock()
+			// Age the new requests, or make them young whatever the time
+			// it took to queue them on a loaded machine.
+			s.mu.Lock()
+			for i := range s.starting {
+				s.starting[i].since = time.Now().Add(time.Hour)
 			}
+			if tt.aged {
+				s.starting[0].since = time.Now().Add(-2 * cpuQuantum)
+			}
+			s.mu.Unlock()
 			s.release()
 			if first := <-got; first != tt.want {
 				t.Fatalf("waiter %d got the slot, want %d", first, tt.want)

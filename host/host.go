@@ -1,7 +1,7 @@
-// Package host serves built wasmroute apps: it loads a bundle, compiles each
-// route's WebAssembly module with wazero, keeps a bounded pool of initialised
-// instances per route, and maps every HTTP request to one call into the right
-// module, with Next.js App Router semantics for paths and methods.
+// Package host serves built wasmroute apps: it loads a bundle, compiles the
+// app's WebAssembly module with wazero, keeps a bounded pool of initialised
+// instances of it, and maps every HTTP request to one call into the module,
+// naming the route, with Next.js App Router semantics for paths and methods.
 //
 // A *Host is an http.Handler, so it embeds into any Go server:
 //
@@ -28,6 +28,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/kv"
 	"github.com/wasmroute/wasmroute/host/router"
@@ -43,9 +44,10 @@ type Options struct {
 	// CacheDir is where compiled modules are cached between runs. Defaults to
 	// wasmroute/wazero under os.UserCacheDir. "off" disables the cache.
 	CacheDir string
-	// MaxInstances caps the instances of one route, and so the requests one
-	// route serves at once (max_instances in wasmroute.toml). Defaults to
-	// 4 × GOMAXPROCS.
+	// MaxInstances caps the instances of one module of the app, and so the
+	// requests the app serves at once (max_instances in wasmroute.toml).
+	// Past it a request waits for QueueTimeout, then gets 503. Defaults to
+	// 4 × GOMAXPROCS, at least 8.
 	MaxInstances int
 	// RecycleMemory retires an instance whose linear memory has grown past
 	// this many bytes, since Go guests never give memory back. Defaults to
@@ -60,9 +62,10 @@ type Options struct {
 	// route file). A larger body gets 413 {"error":"Request body too large"}.
 	// Defaults to DefaultBodyLimit.
 	BodyLimit int64
-	// QueueTimeout is how long a request waits for an instance when its route
-	// already runs MaxInstances requests. Past it the client gets 503 with
-	// Retry-After. Defaults to 5 seconds.
+	// QueueTimeout is how long a request waits for an instance when the app
+	// already runs MaxInstances requests, or its route its own
+	// max_instances. Past it the client gets 503 with Retry-After. Defaults
+	// to 5 seconds.
 	QueueTimeout time.Duration
 	// MaxURLLength caps the request target (path and query) in bytes; a
 	// longer one gets 414 (max_url_length in wasmroute.toml). Defaults to
@@ -147,7 +150,7 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.Default()
 	}
 	if o.MaxInstances <= 0 {
-		o.MaxInstances = 4 * runtime.GOMAXPROCS(0)
+		o.MaxInstances = max(8, 4*runtime.GOMAXPROCS(0))
 	}
 	if o.RecycleMemory == 0 {
 		o.RecycleMemory = 64 << 20
@@ -236,10 +239,15 @@ type Host struct {
 // state is one generation of the route table. Reload swaps it atomically;
 // requests already running keep the generation they started with.
 type state struct {
-	router     *router.Table
-	routes     []*route
-	cors       *cors           // nil: the app has no CORS policy
-	middleware *route          // nil: the app has no middleware
+	router *router.Table
+	routes []*route
+	// pools serve the app's modules, indexed like the manifest's.
+	pools []*pool
+	cors  *cors // nil: the app has no CORS policy
+	// middleware runs the app's middleware alone, in the first module, for
+	// requests the routes' modules cannot take it along to (no route, 405,
+	// OPTIONS, ...). nil: the app has no middleware.
+	middleware *route
 	matcher    *router.Matcher // paths the middleware runs for
 	// The app's request limits, checked before routing.
 	maxURLLength, maxHeaderBytes int
@@ -248,47 +256,54 @@ type state struct {
 	maxDuration time.Duration
 }
 
-// all returns the routes and the middleware: everything with a pool.
-// The middleware comes first: most requests need it, so it warms first.
-func (s *state) all() []*route {
-	if s.middleware == nil {
-		return s.routes
-	}
-	return append([]*route{s.middleware}, s.routes...)
-}
-
 // route is one entry of the route table with the pool that serves it.
 type route struct {
 	bundle.Route
-	methods      methodSet
-	allow        string
-	bodyLimit    int64
-	maxDuration  time.Duration
-	memoryLimit  uint64 // bytes; 0: the runtime's MemoryLimitPages
-	maxInstances int
+	// index is the route's index in the manifest, which the host passes
+	// to the module (abi.NoRoute for the middleware alone).
+	index       uint32
+	methods     methodSet
+	allow       string
+	bodyLimit   int64
+	maxDuration time.Duration
+	// slots caps the requests the route serves at once when it sets its
+	// own max_instances; nil: only the app's cap applies.
+	slots chan struct{}
 	// isolated gives every request a fresh instance, closed after it
 	// (isolation = "request").
 	isolated bool
-	pool     *pool
+	// withMiddleware says the module runs the app's middleware before
+	// the route's handler in the same call (abi.FlagMiddleware).
+	withMiddleware bool
+	pool           *pool
 }
 
 // limits fills in r's limits: the route's own config, else the app's, else
-// the host's defaults. A memory limit above the runtime's is the runtime's.
+// the host's defaults.
 func (r *route) limits(app bundle.AppConfig, o *Options) {
 	r.bodyLimit = firstPositive(r.Config.BodyLimit, app.BodyLimit, o.BodyLimit)
 	r.maxDuration = time.Duration(firstPositive(r.Config.MaxDuration, app.MaxDuration)) * time.Second
 	if r.maxDuration == 0 {
 		r.maxDuration = o.MaxDuration
 	}
-	r.maxInstances = firstPositive(r.Config.MaxInstances, app.MaxInstances, o.MaxInstances)
+	if n := r.Config.MaxInstances; n > 0 {
+		r.slots = make(chan struct{}, n)
+	}
 	isolation := r.Config.Isolation
 	if isolation == "" {
 		isolation = app.Isolation
 	}
 	r.isolated = isolation == bundle.IsolationRequest
-	if mem := uint64(firstPositive(r.Config.MemoryLimit, app.MemoryLimit)); mem > 0 && mem < uint64(o.MemoryLimitPages)*65536 {
-		r.memoryLimit = mem
+}
+
+// appLimits are the limits of the app's instances: the app's own config,
+// else the host's defaults. A memory limit above the runtime's is the
+// runtime's (0).
+func appLimits(app bundle.AppConfig, o *Options) (memoryLimit uint64, maxInstances int) {
+	if mem := uint64(app.MemoryLimit); mem > 0 && mem < uint64(o.MemoryLimitPages)*65536 {
+		memoryLimit = mem
 	}
+	return memoryLimit, firstPositive(app.MaxInstances, o.MaxInstances)
 }
 
 // firstPositive returns the first of vs above zero, or zero.
@@ -370,8 +385,8 @@ func (h *Host) reapIdle() {
 		case <-h.done:
 			return
 		case now := <-t.C:
-			for _, r := range h.state.Load().all() {
-				r.pool.reap(now.Add(-h.opts.IdleInstanceTimeout))
+			for _, p := range h.state.Load().pools {
+				p.reap(now.Add(-h.opts.IdleInstanceTimeout))
 			}
 		}
 	}
@@ -405,73 +420,83 @@ func (h *Host) Reload() error {
 		return err
 	}
 	old := h.state.Load()
-	reuse := map[string]*pool{} // by module sha256 and environment
+	reuse := map[string]*pool{} // by module sha256, environment and limits
 	if old != nil {
-		for _, r := range old.all() {
-			reuse[r.pool.key()] = r.pool
+		for _, p := range old.pools {
+			reuse[p.key()] = p
 		}
 	}
-	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), cors: newCORS(m.App.CORS),
+	next := &state{router: tbl, routes: make([]*route, len(m.Routes)), pools: make([]*pool, len(m.Modules)),
+		cors:           newCORS(m.App.CORS),
 		maxURLLength:   int(firstPositive(m.App.MaxURLLength, int64(h.opts.MaxURLLength))),
 		maxHeaderBytes: int(firstPositive(m.App.MaxHeaderBytes, int64(h.opts.MaxHeaderBytes))),
 		maxDuration:    h.opts.MaxDuration}
 	if m.App.MaxDuration > 0 {
 		next.maxDuration = time.Duration(m.App.MaxDuration) * time.Second
 	}
+	memoryLimit, maxInstances := appLimits(m.App, &h.opts)
 	kept := map[*pool]bool{}
-	attach := func(r *route) {
-		p := newPool(h, r, env, allow)
+	for i, mod := range m.Modules {
+		p := newPool(h, mod, env, allow, memoryLimit, maxInstances)
 		if old := reuse[p.key()]; old != nil && !kept[old] {
 			p = old
 		}
 		kept[p] = true
-		r.pool = p
+		next.pools[i] = p
 	}
 	for i, br := range m.Routes {
 		ms, err := parseMethods(br.Methods)
 		if err != nil {
 			return fmt.Errorf("route %s: %w", br.Pattern, err)
 		}
-		r := &route{Route: br, methods: ms, allow: ms.allow()}
+		r := &route{Route: br, index: uint32(i), methods: ms, allow: ms.allow(), pool: next.pools[br.Module],
+			withMiddleware: m.Middleware != nil}
 		r.limits(m.App, &h.opts)
-		attach(r)
 		next.routes[i] = r
+	}
+	for i, p := range next.pools {
+		var patterns []string
+		for _, r := range next.routes {
+			if r.Module == i {
+				patterns = append(patterns, r.Pattern)
+			}
+		}
+		p.setRoutes(patterns)
 	}
 	if mw := m.Middleware; mw != nil {
 		if next.matcher, err = router.NewMatcher(mw.Matcher); err != nil {
 			return fmt.Errorf("middleware %s: %w", mw.Source, err)
 		}
-		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source, Module: mw.Module, SHA256: mw.SHA256,
-			Network: mw.Network}}
+		next.middleware = &route{Route: bundle.Route{Pattern: "middleware", Source: mw.Source}, index: abi.NoRoute,
+			pool: next.pools[0], withMiddleware: true}
 		next.middleware.limits(m.App, &h.opts)
-		attach(next.middleware)
 	}
 	h.state.Store(next)
 	if old != nil {
-		for _, r := range old.all() {
-			if !kept[r.pool] {
-				r.pool.retire()
+		for _, p := range old.pools {
+			if !kept[p] {
+				p.retire()
 			}
 		}
 	}
-	for _, r := range next.all() {
+	for _, p := range next.pools {
 		h.bg.Add(1)
 		go func() {
 			defer h.bg.Done()
 			h.warmSem <- struct{}{}
 			defer func() { <-h.warmSem }()
-			_ = r.pool.warm() // a failure is logged and retried
+			_ = p.warm() // a failure is logged and retried
 		}()
 	}
 	return nil
 }
 
-// Warm compiles every route's module and starts one instance of each, and
-// returns the errors of the routes that cannot serve, joined.
+// Warm compiles every module of the app, and returns the errors of the
+// modules that cannot serve, joined.
 func (h *Host) Warm(ctx context.Context) error {
 	var errs []error
-	for _, r := range h.state.Load().all() {
-		if err := r.pool.compile(); err != nil {
+	for _, p := range h.state.Load().pools {
+		if err := p.compile(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -502,8 +527,8 @@ func (h *Host) Close(ctx context.Context) error {
 	h.life.Unlock()
 	h.bg.Wait()
 	if s := h.state.Load(); s != nil {
-		for _, r := range s.all() {
-			r.pool.retire() // closes idle instances and their WASI systems
+		for _, p := range s.pools {
+			p.retire() // closes idle instances and their WASI systems
 		}
 	}
 	var err error
@@ -529,11 +554,12 @@ func (h *Host) Routes() []string {
 	return out
 }
 
-// RouteStats describes one module's instances at a moment.
-type RouteStats struct {
-	// Pattern is the route's pattern, or "middleware" for the middleware
-	// module.
-	Pattern string
+// ModuleStats describes one module's instances at a moment.
+type ModuleStats struct {
+	// Module is the module's SHA-256.
+	Module string
+	// Routes are the patterns of the routes the module serves.
+	Routes []string
 	// Instances is how many instances exist, busy or idle.
 	Instances int
 	// Idle is how many of them wait for a request.
@@ -549,13 +575,12 @@ type RouteStats struct {
 	Discarded uint64
 }
 
-// Stats reports the instances and counters of every module the host serves:
-// the middleware first, if the app has one, then the routes in manifest
-// order.
-func (h *Host) Stats() []RouteStats {
-	var out []RouteStats
-	for _, rt := range h.state.Load().all() {
-		out = append(out, rt.pool.stats(rt.Pattern))
+// Stats reports the instances and counters of every module the host
+// serves, in manifest order.
+func (h *Host) Stats() []ModuleStats {
+	var out []ModuleStats
+	for _, p := range h.state.Load().pools {
+		out = append(out, p.stats())
 	}
 	return out
 }
@@ -662,12 +687,12 @@ func (s *state) match(c *call, path string) *route {
 }
 
 // inlineMiddleware reports whether rt's module will run the middleware
-// itself for r: it has the middleware linked in, serves r's method and
+// with the route's handler for r, in one call: rt serves r's method and
 // accepts its declared body size. For any other request (no route, 405,
-// automatic OPTIONS, a CORS preflight, 413) the host answers without a route
-// module, so the middleware module runs first.
+// automatic OPTIONS, a CORS preflight, 413) the host answers without the
+// route, so the middleware runs alone first.
 func inlineMiddleware(rt *route, r *http.Request) bool {
-	return rt != nil && rt.Middleware && rt.methods.serves(methodBit(r.Method)) && r.ContentLength <= rt.bodyLimit
+	return rt != nil && rt.withMiddleware && rt.methods.serves(methodBit(r.Method)) && r.ContentLength <= rt.bodyLimit
 }
 
 // serveRoute serves the request from rt's module (matched by s.match into

@@ -152,7 +152,7 @@ func (g *guardedSystem) refuse(ctx context.Context, errno wasi.Errno, op, addr, 
 		c.logRefusal("outbound network denied", attrs...)
 		return errno
 	}
-	g.inst.pool.h.log.LogAttrs(ctx, slog.LevelWarn, "outbound network denied", append([]slog.Attr{slog.String("route", g.inst.pool.pattern)}, attrs...)...)
+	g.inst.pool.h.log.LogAttrs(ctx, slog.LevelWarn, "outbound network denied", append([]slog.Attr{slog.String("module", g.inst.pool.module)}, attrs...)...)
 	return errno
 }
 

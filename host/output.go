@@ -99,10 +99,12 @@ func (g *guestOutput) emit(line []byte) {
 	line = line[:min(len(line), maxLogLine)]
 	p := g.inst.pool
 	budget := &g.inst.initLog
-	attrs := []slog.Attr{slog.String("stream", g.stream), slog.String("route", p.pattern)}
+	attrs := []slog.Attr{slog.String("stream", g.stream)}
 	if c := g.inst.cur; c != nil {
 		budget = &c.log
-		attrs = append(attrs, slog.String("request_id", c.id))
+		attrs = append(attrs, slog.String("route", c.route.Pattern), slog.String("request_id", c.id))
+	} else {
+		attrs = append(attrs, slog.String("module", p.module))
 	}
 	if !budget.allow(&p.h.opts, len(line)) {
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -13,22 +14,24 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/outbound"
 )
 
-// pool owns one route's compiled module and its initialised instances. At
-// most the route's maxInstances instances exist at once. Idle ones wait on
-// a stack, so the most recently used serves next (its memory is the one
-// in the caches) and the others stay idle long enough to be reaped.
+// pool owns one compiled module of an app and its initialised instances,
+// which serve every route of the module. At most max instances exist at
+// once. Idle ones wait on a stack, so the most recently used serves next
+// (its memory is the one in the caches) and the others stay idle long
+// enough to be reaped.
 type pool struct {
-	h       *Host
-	pattern string
-	module  string // module file, for errors
-	sha     string
-	env     []string // KEY=value, sorted
+	h      *Host
+	name   string // "module 1a2b3c4d5e6f", for logs and errors
+	module string // module file, for errors
+	sha    string
+	env    []string // KEY=value, sorted
 	// network is set for modules that import the socket functions; they
 	// run on the network runtime, and may reach what allow names.
 	network bool
@@ -61,24 +64,33 @@ type pool struct {
 	idle    []*instance
 	waiters []chan *instance
 	retired bool
+	// routes are the patterns the module serves, for Stats.
+	routes []string
 
 	calls     atomic.Uint64 // guest calls started
 	computing atomic.Int64  // calls holding a CPU slot
 	discarded atomic.Uint64 // instances closed after a failure or for memory
 }
 
-func newPool(h *Host, r *route, env []string, allow outbound.Allowlist) *pool {
+func newPool(h *Host, mod bundle.Module, env []string, allow outbound.Allowlist, memoryLimit uint64, maxInstances int) *pool {
 	return &pool{
-		memoryLimit: r.memoryLimit,
+		memoryLimit: memoryLimit,
 		h:           h,
-		pattern:     r.Pattern,
-		module:      r.Module,
-		sha:         r.SHA256,
+		name:        "module " + mod.SHA256[:12],
+		module:      mod.File,
+		sha:         mod.SHA256,
 		env:         env,
-		network:     r.Network,
+		network:     mod.Network,
 		allow:       allow,
-		max:         r.maxInstances,
+		max:         maxInstances,
 	}
+}
+
+// setRoutes records the patterns of the routes the module serves.
+func (p *pool) setRoutes(patterns []string) {
+	p.mu.Lock()
+	p.routes = patterns
+	p.mu.Unlock()
 }
 
 // key identifies what a pool's instances are made from: a reload keeps a
@@ -129,7 +141,7 @@ func (p *pool) compile() error {
 	p.compileErr = err
 	if err != nil {
 		if !errors.Is(err, errClosed) {
-			p.failedLocked("route cannot serve", err)
+			p.failedLocked("module cannot serve", err)
 		}
 		return err
 	}
@@ -142,22 +154,23 @@ func (p *pool) compile() error {
 var errRetired = errors.New("route retired")
 
 func (p *pool) doCompile() (wazero.CompiledModule, error) {
-	r := bundle.Route{Pattern: p.pattern, Module: p.module, SHA256: p.sha}
-	bin, err := bundle.ReadModule(p.h.dir, &r)
+	bin, err := bundle.ReadModule(p.h.dir, bundle.Module{File: p.module, SHA256: p.sha})
 	if err != nil {
 		return nil, err
 	}
 	rt, err := p.runtime()
 	if err != nil {
-		return nil, fmt.Errorf("route %s: %w", p.pattern, err)
+		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
-	cm, err := rt.CompileModule(context.Background(), bin)
+	// One compilation uses every core: the first request waits for it.
+	ctx := experimental.WithCompilationWorkers(context.Background(), runtime.NumCPU())
+	cm, err := rt.CompileModule(ctx, bin)
 	if err != nil {
-		return nil, fmt.Errorf("route %s: module %s: %w", p.pattern, p.module, err)
+		return nil, fmt.Errorf("module %s: %w", p.module, err)
 	}
 	if err := checkExports(cm); err != nil {
 		cm.Close(context.Background())
-		return nil, fmt.Errorf("route %s: module %s: %w", p.pattern, p.module, err)
+		return nil, fmt.Errorf("module %s: %w", p.module, err)
 	}
 	return cm, nil
 }
@@ -185,11 +198,13 @@ func (p *pool) warm() error {
 }
 
 // get returns the most recently used idle instance, or a new one while the
-// route is below its instance limit, or waits for one to come back, for at
-// most QueueTimeout. A call waiting for the module to compile or for an
-// instance gives its CPU slot up meanwhile: the caller takes the slot
-// first, so a pool grows only when a request that could compute now finds
-// no instance, not when many wait.
+// pool is below its instance limit, or waits for one to come back, for at
+// most QueueTimeout. A route with isolation = "request" gets an instance
+// that never served a request: a fresh idle one, or a new one, made in the
+// place of the least recently used idle one if need be. A call waiting for
+// the module to compile or for an instance gives its CPU slot up
+// meanwhile: the caller takes the slot first, so a pool grows only when a
+// request that could compute now finds no instance, not when many wait.
 func (p *pool) get(c *call) (*instance, error) {
 	if !p.ready.Load() {
 		held := c.pause()
@@ -201,10 +216,9 @@ func (p *pool) get(c *call) (*instance, error) {
 			return nil, err
 		}
 	}
+	fresh := c.route.isolated
 	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		inst := p.idle[n-1]
-		p.idle = p.idle[:n-1]
+	if inst := p.takeIdle(fresh); inst != nil {
 		p.mu.Unlock()
 		return inst, nil
 	}
@@ -212,6 +226,12 @@ func (p *pool) get(c *call) (*instance, error) {
 		p.live++
 		p.mu.Unlock()
 		return p.create()
+	}
+	if fresh && len(p.idle) > 0 {
+		old := p.idle[0]
+		p.idle = p.idle[1:]
+		p.mu.Unlock()
+		return p.recreate(old)
 	}
 	ch := make(chan *instance, 1)
 	p.waiters = append(p.waiters, ch)
@@ -225,10 +245,13 @@ func (p *pool) get(c *call) (*instance, error) {
 	var err error
 	select {
 	case inst := <-ch:
-		if inst != nil {
-			return inst, nil
+		switch {
+		case inst == nil:
+			return p.create() // a place was handed over
+		case fresh && inst.used:
+			return p.recreate(inst)
 		}
-		return p.create() // a place was handed over
+		return inst, nil
 	case <-wait.C:
 		err = errSaturated
 	case <-c.Done():
@@ -250,6 +273,26 @@ func (p *pool) get(c *call) (*instance, error) {
 	return nil, err
 }
 
+// takeIdle takes the most recently used idle instance, or with fresh the
+// most recent one that never served a request, or returns nil. p.mu is
+// held.
+func (p *pool) takeIdle(fresh bool) *instance {
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if inst := p.idle[i]; !fresh || !inst.used {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			return inst
+		}
+	}
+	return nil
+}
+
+// recreate closes old, an instance that served requests, and makes a new
+// one in its place.
+func (p *pool) recreate(old *instance) (*instance, error) {
+	old.close()
+	return p.create()
+}
+
 // create makes an instance in a place reserved for it, and gives the place
 // back if it cannot.
 func (p *pool) create() (*instance, error) {
@@ -257,16 +300,16 @@ func (p *pool) create() (*instance, error) {
 	if err != nil {
 		p.release()
 		if !errors.Is(err, errClosed) && !errors.Is(err, errMemoryBudget) {
-			p.failed("route cannot start an instance", err)
+			p.failed("module cannot start an instance", err)
 		}
 		return nil, err
 	}
 	return inst, nil
 }
 
-// errSaturated means a route's instances stayed busy for the whole queue
-// timeout.
-var errSaturated = errors.New("every instance of the route is busy")
+// errSaturated means the app's instances, or the route's share of them,
+// stayed busy for the whole queue timeout.
+var errSaturated = errors.New("every instance is busy")
 
 // put returns an instance after a request. An unhealthy one, or any after the
 // pool was retired, is closed and its place freed.
@@ -323,11 +366,12 @@ func (p *pool) drop(inst *instance) {
 	p.replenish()
 }
 
-// replenish starts one instance in the background when the pool has none
-// idle and room for one.
+// replenish starts one instance in the background when the pool has no
+// fresh one idle and room for one.
 func (p *pool) replenish() {
 	p.mu.Lock()
-	if len(p.idle) > 0 || p.live >= p.max || p.retired {
+	fresh := slices.ContainsFunc(p.idle, func(inst *instance) bool { return !inst.used })
+	if fresh || p.live >= p.max || p.retired {
 		p.mu.Unlock()
 		return
 	}
@@ -404,11 +448,11 @@ func (p *pool) retiredNow() bool {
 }
 
 // stats reports the pool's instances and counters.
-func (p *pool) stats(pattern string) RouteStats {
+func (p *pool) stats() ModuleStats {
 	p.mu.Lock()
-	live, idle := p.live, len(p.idle)
+	live, idle, routes := p.live, len(p.idle), p.routes
 	p.mu.Unlock()
-	return RouteStats{Pattern: pattern, Instances: live, Idle: idle,
+	return ModuleStats{Module: p.sha, Routes: routes, Instances: live, Idle: idle,
 		Computing: int(p.computing.Load()), Calls: p.calls.Load(), Discarded: p.discarded.Load()}
 }
 
@@ -425,11 +469,11 @@ func (p *pool) closeCompiled() {
 }
 
 func (p *pool) newInstance() (*instance, error) {
-	inst := &instance{pool: p, stack: make([]uint64, 2), mem: &memoryUse{budget: &p.h.memory}}
+	inst := &instance{pool: p, stack: make([]uint64, 3), mem: &memoryUse{budget: &p.h.memory}}
 	// wazero cannot take a refusal of a memory's first allocation, so the
 	// module's initial memory comes from the budget before it starts.
 	if !inst.mem.resize(initialMemory(p.compiled)) {
-		return nil, fmt.Errorf("route %s: starting module %s: %w", p.pattern, p.module, errMemoryBudget)
+		return nil, fmt.Errorf("starting module %s: %w", p.module, errMemoryBudget)
 	}
 	inst.stdout = &guestOutput{inst: inst, stream: "stdout"}
 	inst.stderr = &guestOutput{inst: inst, stream: "stderr"}
@@ -466,7 +510,7 @@ func (p *pool) newInstance() (*instance, error) {
 	inst.stderr.flush()
 	inst.stdout.flush()
 	if b := inst.initLog; b.suppressedLines > 0 {
-		p.h.log.Warn("guest log lines suppressed while starting an instance", slog.String("route", p.pattern),
+		p.h.log.Warn("guest log lines suppressed while starting an instance", slog.String("module", p.module),
 			slog.Int("lines", b.suppressedLines), slog.Int("bytes", b.suppressedBytes))
 	}
 	if err != nil {
@@ -478,7 +522,7 @@ func (p *pool) newInstance() (*instance, error) {
 		if inst.mem.refused.Load() {
 			err = errMemoryBudget
 		}
-		return nil, fmt.Errorf("route %s: starting module %s: %w", p.pattern, p.module, err)
+		return nil, fmt.Errorf("starting module %s: %w", p.module, err)
 	}
 	inst.mod = mod
 	inst.handle = mod.ExportedFunction(abi.ExportHandle)
@@ -520,9 +564,9 @@ func checkExports(cm wazero.CompiledModule) error {
 		}
 	}
 	h := exports[abi.ExportHandle]
-	if p, r := h.ParamTypes(), h.ResultTypes(); len(p) != 2 || p[0] != api.ValueTypeI32 || p[1] != api.ValueTypeI32 ||
-		len(r) != 1 || r[0] != api.ValueTypeI32 {
-		return fmt.Errorf("export %s has signature %v -> %v, want (i32, i32) -> i32", abi.ExportHandle, p, r)
+	if p, r := h.ParamTypes(), h.ResultTypes(); !slices.Equal(p, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}) ||
+		!slices.Equal(r, []api.ValueType{api.ValueTypeI32}) {
+		return fmt.Errorf("export %s has signature %v -> %v, want (i32, i32, i32) -> i32", abi.ExportHandle, p, r)
 	}
 	return nil
 }

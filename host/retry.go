@@ -29,7 +29,7 @@ func (p *pool) failed(msg string, err error) {
 func (p *pool) failedLocked(msg string, err error) {
 	p.backoff = min(max(2*p.backoff, minBackoff), maxBackoff)
 	p.retryAt = time.Now().Add(p.backoff)
-	p.h.log.Error(msg, slog.String("route", p.pattern), slog.String("error", err.Error()),
+	p.h.log.Error(msg, slog.String("module", p.module), slog.String("error", err.Error()),
 		slog.Duration("retry_in", p.backoff))
 	if p.retrying || p.closed {
 		return

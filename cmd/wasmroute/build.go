@@ -15,10 +15,13 @@ import (
 func newBuildCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "build [DIR]",
-		Short: "Compile every route under DIR/app to WebAssembly and write the bundle to DIR/.wasmroute",
-		Long: `Build finds every route.go under DIR/app (DIR defaults to "."), compiles each
-route to a WASI module with GOOS=wasip1 GOARCH=wasm, and writes DIR/.wasmroute:
-manifest.json and one module per route. It prints the route table.`,
+		Short: "Compile the app under DIR/app to WebAssembly and write the bundle to DIR/.wasmroute",
+		Long: `Build finds every route.go under DIR/app (DIR defaults to "."), links every
+route and the middleware into one WASI module (GOOS=wasip1 GOARCH=wasm) with a
+generated dispatcher, and adds it to DIR/.wasmroute as a new version of the
+bundle: modules/<sha256>.wasm and versions/<sha256>.json, named by their
+digests, and current, switched atomically. Routes that use the network get a
+module of their own. It prints the route table and each module's size.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := build.Build(cmd.Context(), appDir(args), build.Options{})
@@ -31,15 +34,17 @@ manifest.json and one module per route. It prints the route table.`,
 	}
 }
 
-// printBuild prints the route table and the build time.
+// printBuild prints the route table, the modules and the build time.
 func printBuild(w io.Writer, res *build.Result) {
 	printWarnings(w, res.Routes)
-	printRoutes(w, res.Manifest.Routes)
+	printRoutes(w, res.Manifest)
 	if mw := res.Manifest.Middleware; mw != nil {
-		printMiddleware(w, mw.Source, mw.Matcher, mw.Size)
+		printMiddleware(w, mw.Source, mw.Matcher)
 	}
 	printNetwork(w, res.Manifest)
-	fmt.Fprintf(w, "\nBuilt %d routes (%d compiled) in %.1fs: version %.12s\n", len(res.Manifest.Routes), len(res.Compiled), res.Duration.Seconds(), res.Manifest.Version)
+	fmt.Fprintln(w)
+	printModules(w, res.Manifest, res.Modules)
+	fmt.Fprintf(w, "\nBuilt %d routes in %.1fs: version %.12s\n", len(res.Manifest.Routes), res.Duration.Seconds(), res.Manifest.Version)
 }
 
 func printWarnings(w io.Writer, routes []*build.Route) {
@@ -50,30 +55,60 @@ func printWarnings(w io.Writer, routes []*build.Route) {
 	}
 }
 
-func printRoutes(w io.Writer, routes []bundle.Route) {
+// moduleName names a module of the manifest in the tables: "app", or "net"
+// for the module of the routes that use the network.
+func moduleName(m *bundle.Manifest, i int) string {
+	if i < 0 || i >= len(m.Modules) {
+		return "-"
+	}
+	if m.Modules[i].Network {
+		return "net"
+	}
+	return "app"
+}
+
+// printRoutes prints the route table: each route's pattern, methods,
+// module and source file.
+func printRoutes(w io.Writer, m *bundle.Manifest) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Route\tMethods\tSize\tSource")
-	for _, r := range routes {
-		size := "-"
-		if r.Size > 0 {
-			size = fmt.Sprintf("%.1f MB", float64(r.Size)/1e6)
+	fmt.Fprintln(tw, "Route\tMethods\tModule\tSource")
+	for _, r := range m.Routes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Pattern, strings.Join(r.Methods, ", "), moduleName(m, r.Module), r.Source)
+	}
+	tw.Flush()
+}
+
+// printModules prints each module's name, size, digest and route count,
+// and whether this build compiled it (infos, when known).
+func printModules(w io.Writer, m *bundle.Manifest, infos []build.ModuleInfo) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Module\tSize\tRoutes\tDigest\tBuild")
+	for i, mod := range m.Modules {
+		n := 0
+		for _, r := range m.Routes {
+			if r.Module == i {
+				n++
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Pattern, joinMethods(r.Methods), size, r.Source)
+		state := "-"
+		if i < len(infos) {
+			state = "kept"
+			if infos[i].Compiled {
+				state = "compiled"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%.1f MB\t%d\t%.12s\t%s\n", moduleName(m, i), float64(mod.Size)/1e6, n, mod.SHA256, state)
 	}
 	tw.Flush()
 }
 
 // printMiddleware prints the middleware line under the route table.
-func printMiddleware(w io.Writer, source string, matcher []string, size int64) {
+func printMiddleware(w io.Writer, source string, matcher []string) {
 	on := "every path"
 	if len(matcher) > 0 {
 		on = strings.Join(matcher, ", ")
 	}
-	sizeText := ""
-	if size > 0 {
-		sizeText = fmt.Sprintf(", %.1f MB", float64(size)/1e6)
-	}
-	fmt.Fprintf(w, "Middleware: %s on %s%s\n", source, on, sizeText)
+	fmt.Fprintf(w, "Middleware: %s on %s\n", source, on)
 }
 
 // printNetwork names the routes that use the network and what they may
@@ -81,12 +116,9 @@ func printMiddleware(w io.Writer, source string, matcher []string, size int64) {
 func printNetwork(w io.Writer, m *bundle.Manifest) {
 	var routes []string
 	for _, r := range m.Routes {
-		if r.Network {
+		if r.Module < len(m.Modules) && m.Modules[r.Module].Network {
 			routes = append(routes, r.Pattern)
 		}
-	}
-	if m.Middleware != nil && m.Middleware.Network {
-		routes = append(routes, "middleware")
 	}
 	if len(routes) == 0 {
 		return
@@ -97,15 +129,4 @@ func printNetwork(w io.Writer, m *bundle.Manifest) {
 	}
 	fmt.Fprintf(w, "warning: %s use the network, but wasmroute.toml has no allowed_outbound_hosts: every connection will be refused\n",
 		strings.Join(routes, ", "))
-}
-
-func joinMethods(ms []string) string {
-	s := ""
-	for i, m := range ms {
-		if i > 0 {
-			s += ", "
-		}
-		s += m
-	}
-	return s
 }

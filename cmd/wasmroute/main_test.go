@@ -137,17 +137,18 @@ func TestStartServesUntilCancelled(t *testing.T) {
 }
 
 func TestPrintNetwork(t *testing.T) {
-	net := []bundle.Route{{Pattern: "/api/a", Network: true}, {Pattern: "/api/b"}}
+	modules := []bundle.Module{{}, {Network: true}}
+	net := []bundle.Route{{Pattern: "/api/a", Module: 1}, {Pattern: "/api/b"}, {Pattern: "/api/c", Module: 1}}
 	tests := []struct {
 		name string
 		m    bundle.Manifest
 		want string
 	}{
-		{"no network", bundle.Manifest{Routes: []bundle.Route{{Pattern: "/api/b"}}}, ""},
-		{"allowed", bundle.Manifest{Routes: net, App: bundle.AppConfig{AllowedOutboundHosts: []string{"a.com:443"}}},
-			"Network: /api/a may connect to a.com:443\n"},
-		{"nothing allowed", bundle.Manifest{Routes: net, Middleware: &bundle.Middleware{Network: true}},
-			"warning: /api/a, middleware use the network, but wasmroute.toml has no allowed_outbound_hosts: every connection will be refused\n"},
+		{"no network", bundle.Manifest{Modules: modules[:1], Routes: []bundle.Route{{Pattern: "/api/b"}}}, ""},
+		{"allowed", bundle.Manifest{Modules: modules, Routes: net, App: bundle.AppConfig{AllowedOutboundHosts: []string{"a.com:443"}}},
+			"Network: /api/a, /api/c may connect to a.com:443\n"},
+		{"nothing allowed", bundle.Manifest{Modules: modules, Routes: net},
+			"warning: /api/a, /api/c use the network, but wasmroute.toml has no allowed_outbound_hosts: every connection will be refused\n"},
 	}
 	for _, tt := range tests {
 		var b strings.Builder

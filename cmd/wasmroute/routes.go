@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,8 @@ func newRoutesCmd() *cobra.Command {
 		Use:   "routes [DIR]",
 		Short: "Print the route table of the app in DIR",
 		Long: `Routes reads DIR/app (DIR defaults to ".") and prints each route's URL
-pattern, methods and source file, with module sizes when the app is built.`,
+pattern, methods and source file, and the modules with their sizes when the
+app is built.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := appDir(args)
@@ -22,25 +24,33 @@ pattern, methods and source file, with module sizes when the app is built.`,
 			if err != nil {
 				return err
 			}
-			sizes := map[string]int64{}
-			if m, err := bundle.Load(filepath.Join(dir, bundle.DirName)); err == nil {
-				for _, r := range m.Routes {
-					sizes[r.Pattern] = r.Size
-				}
-			}
-			var rows []bundle.Route
+			built, _ := bundle.Load(filepath.Join(dir, bundle.DirName))
+			m := &bundle.Manifest{}
 			var mw *build.Route
 			for _, r := range routes {
 				if r.Middleware {
 					mw = r
 					continue
 				}
-				rows = append(rows, bundle.Route{Pattern: r.Pattern, Methods: r.MethodList(), Source: r.Source, Size: sizes[r.Pattern]})
+				row := bundle.Route{Pattern: r.Pattern, Methods: r.MethodList(), Source: r.Source, Module: -1}
+				if built != nil {
+					for _, br := range built.Routes {
+						if br.Pattern == r.Pattern {
+							row.Module, m.Modules = br.Module, built.Modules
+						}
+					}
+				}
+				m.Routes = append(m.Routes, row)
 			}
-			printWarnings(cmd.OutOrStdout(), routes)
-			printRoutes(cmd.OutOrStdout(), rows)
+			out := cmd.OutOrStdout()
+			printWarnings(out, routes)
+			printRoutes(out, m)
 			if mw != nil {
-				printMiddleware(cmd.OutOrStdout(), mw.Source, mw.Matcher, 0)
+				printMiddleware(out, mw.Source, mw.Matcher)
+			}
+			if built != nil {
+				fmt.Fprintln(out)
+				printModules(out, built, nil)
 			}
 			return nil
 		},

@@ -35,7 +35,6 @@ type Config struct {
 type RouteOverride struct {
 	BodyLimit    int64
 	MaxDuration  int
-	MemoryLimit  int64
 	MaxInstances int
 	Isolation    string
 }
@@ -196,8 +195,14 @@ func Parse(text string) (*Config, error) {
 			return nil, err
 		}
 		ro := RouteOverride{BodyLimit: limit}
-		if ro.MaxDuration, ro.MemoryLimit, ro.MaxInstances, err = o.limitKeys.parsed(key + "."); err != nil {
+		var memory int64
+		if ro.MaxDuration, memory, ro.MaxInstances, err = o.limitKeys.parsed(key + "."); err != nil {
 			return nil, err
+		}
+		if memory != 0 {
+			// Every route runs in the app's one module, so one instance
+			// serves many routes: a limit for one route could not be kept.
+			return nil, fmt.Errorf("%s.memory_limit: memory is app-wide (all routes share the app's module and its instances); set memory_limit at the top level", key)
 		}
 		if ro.Isolation, err = o.limitKeys.isolation(key + "."); err != nil {
 			return nil, err
@@ -325,9 +330,6 @@ func (c *Config) Apply(m *bundle.Manifest) error {
 		}
 		if o.MaxDuration > 0 {
 			m.Routes[i].Config.MaxDuration = o.MaxDuration
-		}
-		if o.MemoryLimit > 0 {
-			m.Routes[i].Config.MemoryLimit = o.MemoryLimit
 		}
 		if o.MaxInstances > 0 {
 			m.Routes[i].Config.MaxInstances = o.MaxInstances

@@ -33,7 +33,6 @@ max_age = 600
 [routes."/api/upload"]
 body_limit = 10485760
 max_duration = 60
-memory_limit = "256MB"
 max_instances = 2
 `)
 	if err != nil {
@@ -54,7 +53,7 @@ max_instances = 2
 	if !reflect.DeepEqual(cfg.App, want) {
 		t.Fatalf("app config:\n got %+v\nwant %+v", cfg.App, want)
 	}
-	if o := cfg.Routes["/api/upload"]; o != (RouteOverride{BodyLimit: 10 << 20, MaxDuration: 60, MemoryLimit: 256 << 20, MaxInstances: 2}) {
+	if o := cfg.Routes["/api/upload"]; o != (RouteOverride{BodyLimit: 10 << 20, MaxDuration: 60, MaxInstances: 2}) {
 		t.Fatalf("route override %+v", o)
 	}
 }
@@ -81,6 +80,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"negative app duration", "max_duration = -5", "max_duration: must be"},
 		{"tiny memory", `memory_limit = "10KB"`, "memory_limit: must be between"},
 		{"route memory", "[routes.\"/x\"]\nmemory_limit = \"lots\"", `routes."/x".memory_limit`},
+		{"route memory is app-wide", "[routes.\"/x\"]\nmemory_limit = \"64MB\"", `routes."/x".memory_limit: memory is app-wide`},
 		{"negative instances", "[routes.\"/x\"]\nmax_instances = -1", `routes."/x".max_instances`},
 		{"bad url length", `max_url_length = "long"`, "max_url_length"},
 		{"bad header size", `max_header_size = 0`, "max_header_size: must be positive"},

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -27,11 +26,11 @@ const genDir = "wasmroute_gen"
 
 // Options configure a build.
 type Options struct {
-	// Only, if not nil, limits compilation to the routes with these IDs; the
-	// others keep the module of the previous build. Used by `wasmroute dev`.
+	// Only, if not nil, names the routes (by ID) whose sources changed since
+	// the previous build: a module none of them is linked into, whose route
+	// table is unchanged, keeps the module of the previous build. Used by
+	// `wasmroute dev`.
 	Only map[string]bool
-	// Jobs is the number of routes compiled at once. Defaults to GOMAXPROCS.
-	Jobs int
 	// OutDir is where the bundle goes. Defaults to DIR/.wasmroute.
 	OutDir string
 	// NoLoopCheck leaves out the countdown that lets the host stop a guest
@@ -44,22 +43,53 @@ type Options struct {
 type Result struct {
 	Routes   []*Route
 	Manifest *bundle.Manifest
-	Compiled []string // IDs of the routes compiled this time
+	// Modules are the modules of the bundle, as in Manifest.Modules, with
+	// the routes each serves.
+	Modules []ModuleInfo
+	// Compiled lists the IDs of the routes linked into a module compiled
+	// this time.
+	Compiled []string
+	// Deps maps each route ID to the directories of the app's own packages
+	// the route is built from: its folder and every local package it
+	// imports, directly or not. `wasmroute dev` rebuilds a module when a
+	// file in one of them changes.
+	Deps     map[string][]string
 	Duration time.Duration
+}
+
+// ModuleInfo describes one module of a build.
+type ModuleInfo struct {
+	bundle.Module
+	// Patterns are the routes the module serves.
+	Patterns []string
+	// Compiled is whether this build compiled it, rather than keeping the
+	// previous build's.
+	Compiled bool
 }
 
 // Error is a failed build: the compiler's output, with paths pointing at
 // the user's files.
 type Error struct {
-	Route  string // route source, such as app/api/hello/route.go
+	Module string // what failed to build: "the app's module", a route
 	Output string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: build failed:\n%s", e.Route, e.Output) }
+func (e *Error) Error() string { return fmt.Sprintf("%s: build failed:\n%s", e.Module, e.Output) }
+
+// group is the routes linked into one module.
+type group struct {
+	name    string // the generated main package: "app" or "net"
+	network bool
+	routes  []int // indices into the manifest's routes
+}
 
 // Build discovers the app in dir, compiles its routes to WebAssembly and writes
-// the bundle to dir/.wasmroute. The manifest is written only when every route
-// compiled, so a failed build leaves the previous bundle usable.
+// the bundle to dir/.wasmroute. Every route, and the middleware, is linked
+// into one module, with a generated dispatcher that finds the route by its
+// index in the manifest; routes that use the network get a second module,
+// so that the others do not pay for its runtime (RATIONALE.md, "One module
+// per app"). The manifest is written only when every module compiled, so a
+// failed build leaves the previous bundle usable.
 func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	start := time.Now()
 	dir, err := filepath.Abs(dir)
@@ -74,11 +104,18 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var patterns []string
+	var mw *Route
+	var served []*Route // routes in manifest order
 	for _, r := range routes {
-		if !r.Middleware {
-			patterns = append(patterns, r.Pattern)
+		if r.Middleware {
+			mw = r
+		} else {
+			served = append(served, r)
 		}
+	}
+	patterns := make([]string, len(served))
+	for i, r := range served {
+		patterns[i] = r.Pattern
 	}
 	if err := cfg.CheckRoutes(patterns); err != nil {
 		return nil, err
@@ -94,79 +131,90 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if err := os.MkdirAll(filepath.Join(out, bundle.ModulesDir), 0o755); err != nil {
 		return nil, err
 	}
-	prev, _ := bundle.Load(out)
 	removeLegacy(out)
 	work, err := workDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	overlay, err := writeOverlay(dir, work, modRoot, modPath, routes)
+	importBase, err := importBase(dir, modRoot, modPath)
 	if err != nil {
 		return nil, err
 	}
-
-	hasMiddleware := false
-	for _, r := range routes {
-		hasMiddleware = hasMiddleware || r.Middleware
+	replace, err := writeRouteSources(dir, work, routes)
+	if err != nil {
+		return nil, err
 	}
-	var todo []*Route
-	modules := map[string]string{} // route ID -> module path in the bundle
-	for _, r := range routes {
-		if m := prevModule(prev, out, r, hasMiddleware); m != "" && opts.Only != nil && !opts.Only[r.ID] {
-			modules[r.ID] = m
+	overlay := filepath.Join(work, "overlay.json")
+	if err := writeOverlay(overlay, replace); err != nil {
+		return nil, err
+	}
+	deps, network, err := routeDeps(ctx, dir, overlay, routes)
+	if err != nil {
+		return nil, err
+	}
+	groups := plan(served, mw, network)
+	changed := make([]bool, len(groups))
+	for i, g := range groups {
+		mainFile := filepath.Join(work, "gen", g.name+".go")
+		src := mainSource(importBase, served, g, mw)
+		if changed[i], err = writeFileIfChanged(mainFile, src); err != nil {
+			return nil, err
+		}
+		replace[filepath.Join(dir, genDir, g.name, "main.go")] = mainFile
+	}
+	if err := writeOverlay(overlay, replace); err != nil {
+		return nil, err
+	}
+
+	// Compile the modules whose sources changed, at once.
+	m := &bundle.Manifest{ABI: abi.Version}
+	infos := make([]ModuleInfo, len(groups))
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		last := filepath.Join(work, g.name+".module")
+		if prev, network, ok := reusable(out, last, g, served, mw, opts.Only, changed[i]); ok {
+			infos[i].SHA256, infos[i].Network = prev, network
 			continue
 		}
-		todo = append(todo, r)
-	}
-	jobs := opts.Jobs
-	if jobs <= 0 {
-		jobs = runtime.GOMAXPROCS(0)
-	}
-	errs := make([]error, len(todo))
-	built := make([]string, len(todo))
-	sem := make(chan struct{}, jobs)
-	var wg sync.WaitGroup
-	for i, r := range todo {
+		infos[i].Compiled = true
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			built[i], errs[i] = compileRoute(ctx, dir, out, overlay, r, !opts.NoLoopCheck)
+			sum, network, err := compileModule(ctx, dir, out, overlay, g, !opts.NoLoopCheck)
+			if err == nil {
+				err = bundle.WriteFileAtomic(last, []byte(fmt.Sprintf("%s %t\n", sum, network)))
+			}
+			infos[i].SHA256, infos[i].Network, errs[i] = sum, network, err
 		}()
 	}
 	wg.Wait()
 	if err := joinBuildErrors(errs); err != nil {
 		return nil, err
 	}
-	for i, r := range todo {
-		modules[r.ID] = built[i]
-	}
-
-	m := &bundle.Manifest{ABI: abi.Version}
-	for _, r := range routes {
-		module := modules[r.ID]
-		bin, err := os.ReadFile(filepath.Join(out, module))
+	res := &Result{Routes: routes, Manifest: m, Deps: deps}
+	m.Routes = make([]bundle.Route, len(served))
+	for i, g := range groups {
+		info, err := os.Stat(filepath.Join(out, bundle.ModulePath(infos[i].SHA256)))
 		if err != nil {
 			return nil, err
 		}
-		if r.Middleware {
-			m.Middleware = &bundle.Middleware{Source: r.Source, Module: module, SHA256: bundle.Sum(bin),
-				Size: int64(len(bin)), Matcher: r.Matcher, Network: usesSockets(bin)}
-			continue
+		infos[i].File, infos[i].Size = bundle.ModulePath(infos[i].SHA256), info.Size()
+		m.Modules = append(m.Modules, infos[i].Module)
+		for _, ri := range g.routes {
+			r := served[ri]
+			m.Routes[ri] = bundle.Route{Pattern: r.Pattern, Source: r.Source, Methods: r.MethodList(), Module: i, Config: r.Config}
+			infos[i].Patterns = append(infos[i].Patterns, r.Pattern)
+			if infos[i].Compiled {
+				res.Compiled = append(res.Compiled, r.ID)
+			}
 		}
-		m.Routes = append(m.Routes, bundle.Route{
-			Pattern: r.Pattern,
-			Source:  r.Source,
-			Methods: r.MethodList(),
-			Module:  module,
-			SHA256:  bundle.Sum(bin),
-			Size:    int64(len(bin)),
-			Config:  r.Config,
-			// Every route module links the middleware in (see mainSource).
-			Middleware: hasMiddleware,
-			Network:    usesSockets(bin),
-		})
+	}
+	if mw != nil {
+		m.Middleware = &bundle.Middleware{Source: mw.Source, Matcher: mw.Matcher}
+		if infos[0].Compiled {
+			res.Compiled = append(res.Compiled, mw.ID)
+		}
 	}
 	if err := cfg.Apply(m); err != nil {
 		return nil, err
@@ -174,49 +222,70 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if _, err := bundle.Write(out, m); err != nil {
 		return nil, err
 	}
-	res := &Result{Routes: routes, Manifest: m, Duration: time.Since(start)}
-	for _, r := range todo {
-		res.Compiled = append(res.Compiled, r.ID)
-	}
+	res.Modules = infos
+	res.Duration = time.Since(start)
 	return res, nil
 }
 
-// prevModule returns the module the previous build made for r, if the
-// current build can keep it: it is still on disk, and a route module has
-// the middleware linked in exactly when the app has one.
-func prevModule(prev *bundle.Manifest, out string, r *Route, withMiddleware bool) string {
-	if prev == nil {
-		return ""
-	}
-	exists := func(module string) string {
-		if _, err := os.Stat(filepath.Join(out, module)); err != nil {
-			return ""
-		}
-		return module
-	}
-	if r.Middleware {
-		if prev.Middleware == nil || prev.Middleware.Source != r.Source {
-			return ""
-		}
-		return exists(prev.Middleware.Module)
-	}
-	for _, pr := range prev.Routes {
-		if pr.Pattern == r.Pattern && pr.Source == r.Source && pr.Middleware == withMiddleware &&
-			strings.Join(pr.Methods, ",") == strings.Join(r.MethodList(), ",") {
-			return exists(pr.Module)
+// plan groups the routes into modules: one for all of them, unless some,
+// and not the middleware, use the network; those get a module of their own.
+func plan(served []*Route, mw *Route, network map[string]bool) []*group {
+	app, net := &group{name: "app"}, &group{name: "net", network: true}
+	allNet := mw != nil && network[mw.ID]
+	for i, r := range served {
+		if network[r.ID] || allNet {
+			net.routes = append(net.routes, i)
+		} else {
+			app.routes = append(app.routes, i)
 		}
 	}
-	return ""
+	switch {
+	case len(net.routes) == 0:
+		return []*group{app}
+	case len(app.routes) == 0:
+		return []*group{net}
+	}
+	return []*group{app, net}
 }
 
-// compileRoute builds one route's module into the bundle in out, under its
-// SHA-256, and returns its path in the bundle.
-func compileRoute(ctx context.Context, dir, out, overlay string, r *Route, loopCheck bool) (string, error) {
+// reusable returns the SHA-256 of the module the previous build made for
+// g (recorded in last), and whether it uses the network, if this build can
+// keep it: it is still in the bundle, its generated dispatcher did not
+// change, and none of its routes (or the middleware, which every module
+// links) is among only's changed routes.
+func reusable(out, last string, g *group, served []*Route, mw *Route, only map[string]bool, changed bool) (sum string, network, ok bool) {
+	if only == nil || changed || (mw != nil && only[mw.ID]) {
+		return "", false, false
+	}
+	for _, ri := range g.routes {
+		if only[served[ri].ID] {
+			return "", false, false
+		}
+	}
+	b, err := os.ReadFile(last)
+	if err != nil {
+		return "", false, false
+	}
+	sum, flag, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	if _, err := os.Stat(filepath.Join(out, bundle.ModulePath(sum))); err != nil {
+		return "", false, false
+	}
+	return sum, flag == "true", true
+}
+
+// compileModule builds g's module into the bundle in out, under its
+// SHA-256, and returns the sum and whether the module imports the socket
+// functions.
+func compileModule(ctx context.Context, dir, out, overlay string, g *group, loopCheck bool) (sum string, network bool, err error) {
+	label := "the app's module"
+	if g.network {
+		label = "the app's network module"
+	}
 	// A unique temporary name keeps two builds of the same app (dev running
 	// while `wasmroute build` runs, or parallel tests) from colliding.
-	f, err := os.CreateTemp(filepath.Join(out, bundle.ModulesDir), r.ID+"-*.tmp")
+	f, err := os.CreateTemp(filepath.Join(out, bundle.ModulesDir), g.name+"-*.tmp")
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	tmp := f.Name()
 	f.Close()
@@ -224,7 +293,7 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route, loopC
 	// through the host (sock_getaddrinfo), where the allowlist is checked;
 	// Go's own resolver cannot reach DNS from WASI.
 	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-tags=getaddrinfo", "-overlay", overlay,
-		"-ldflags=-s -w", "-o", tmp, "./"+genDir+"/"+r.ID)
+		"-ldflags=-s -w", "-o", tmp, "./"+genDir+"/"+g.name)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	var stderr bytes.Buffer
@@ -236,22 +305,22 @@ func compileRoute(ctx context.Context, dir, out, overlay string, r *Route, loopC
 		if msg == "" {
 			msg = err.Error()
 		}
-		return "", &Error{Route: r.Source, Output: msg}
+		return "", false, &Error{Module: label, Output: msg}
 	}
 	bin, err := os.ReadFile(tmp)
 	os.Remove(tmp)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	bin = mergeDataSegments(bin)
 	if loopCheck {
 		bin, err = addInterrupt(bin)
 	}
 	if err != nil {
-		return "", &Error{Route: r.Source, Output: "adding the time-limit check to the module: " + err.Error()}
+		return "", false, &Error{Module: label, Output: "adding the time-limit check to the module: " + err.Error()}
 	}
-	module, _, err := bundle.AddModule(out, bin)
-	return module, err
+	_, sum, err = bundle.AddModule(out, bin)
+	return sum, usesSockets(bin), err
 }
 
 // joinBuildErrors joins the routes' errors, reporting once an output several
@@ -288,97 +357,107 @@ func cleanCompilerOutput(s, dir string) string {
 	return strings.Join(lines, "\n")
 }
 
-// writeOverlay writes the generated main packages and the overlay file that
-// maps each route folder (whose name may hold [ ] characters Go rejects in
-// import paths) to a valid virtual import path.
-func writeOverlay(dir, out, modRoot, modPath string, routes []*Route) (string, error) {
-	gen := filepath.Join(out, "gen")
-	if err := os.MkdirAll(gen, 0o755); err != nil {
-		return "", err
-	}
+// importBase is the import path of the app directory dir.
+func importBase(dir, modRoot, modPath string) (string, error) {
 	rel, err := filepath.Rel(modRoot, dir)
 	if err != nil {
 		return "", err
 	}
-	importBase := modPath
-	if rel != "." {
-		importBase += "/" + filepath.ToSlash(rel)
+	if rel == "." {
+		return modPath, nil
 	}
+	return modPath + "/" + filepath.ToSlash(rel), nil
+}
+
+// writeRouteSources copies each route's files into work, and returns the
+// overlay entries that map each route folder (whose name may hold [ ]
+// characters Go rejects in import paths) to a valid virtual package,
+// genDir/ID/route.
+func writeRouteSources(dir, work string, routes []*Route) (map[string]string, error) {
+	gen := filepath.Join(work, "gen")
 	replace := map[string]string{}
-	mwImport, mw := "", (*Route)(nil)
 	for _, r := range routes {
-		if r.Middleware {
-			mwImport, mw = importBase+"/"+genDir+"/"+r.ID+"/route", r
-		}
-	}
-	for _, r := range routes {
-		virtual := filepath.Join(dir, genDir, r.ID)
+		virtual := filepath.Join(dir, genDir, r.ID, "route")
 		for _, f := range r.Files {
 			// A //line directive makes stack traces, like compiler errors,
 			// name the user's file rather than the virtual one.
 			src, err := os.ReadFile(f)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			copyPath := filepath.Join(gen, r.ID, filepath.Base(f))
 			if err := os.MkdirAll(filepath.Dir(copyPath), 0o755); err != nil {
-				return "", err
+				return nil, err
 			}
 			lined := append([]byte("//line "+f+":1:1\n"), src...)
-			if err := writeIfChanged(copyPath, lined); err != nil {
-				return "", err
+			if _, err := writeFileIfChanged(copyPath, lined); err != nil {
+				return nil, err
 			}
-			replace[filepath.Join(virtual, "route", filepath.Base(f))] = copyPath
+			replace[filepath.Join(virtual, filepath.Base(f))] = copyPath
 		}
-		mainFile := filepath.Join(gen, r.ID+".go")
-		src := mainSource(importBase+"/"+genDir+"/"+r.ID+"/route", r, mwImport, mw)
-		if err := writeIfChanged(mainFile, src); err != nil {
-			return "", err
-		}
-		replace[filepath.Join(virtual, "main.go")] = mainFile
 	}
+	return replace, nil
+}
+
+// writeOverlay writes the overlay file `go build -overlay` reads.
+func writeOverlay(path string, replace map[string]string) error {
 	b, err := json.MarshalIndent(map[string]any{"Replace": replace}, "", "  ")
 	if err != nil {
-		return "", err
+		return err
 	}
-	path := filepath.Join(out, "overlay.json")
-	return path, writeIfChanged(path, b)
+	_, err = writeFileIfChanged(path, b)
+	return err
 }
 
 // writeIfChanged leaves an identical file alone, so its modification time
 // does not invalidate the Go build cache.
 func writeIfChanged(path string, data []byte) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return nil
-	}
-	return bundle.WriteFileAtomic(path, data)
+	_, err := writeFileIfChanged(path, data)
+	return err
 }
 
-// mainSource generates the main package of a route's module. A route module
-// of an app with a middleware (mw, imported as mwImport) links the middleware
-// in too, so the host can run both in one call; the middleware module is
-// still built on its own for requests that reach no route.
-func mainSource(routeImport string, r *Route, mwImport string, mw *Route) []byte {
+// writeFileIfChanged is writeIfChanged, and reports whether it wrote.
+func writeFileIfChanged(path string, data []byte) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return false, err
+	}
+	return true, bundle.WriteFileAtomic(path, data)
+}
+
+// routeImport is the import path of a route's virtual package.
+func routeImport(importBase string, r *Route) string {
+	return importBase + "/" + genDir + "/" + r.ID + "/route"
+}
+
+// mainSource generates the main package of g's module: it imports every
+// route of the group, and the middleware, and registers their handlers
+// under each route's index in the manifest (served).
+func mainSource(importBase string, served []*Route, g *group, mw *Route) []byte {
 	var b bytes.Buffer
 	b.WriteString("// Code generated by wasmroute build. DO NOT EDIT.\n\n")
-	fmt.Fprintf(&b, "// Module for %s (%s).\npackage main\n\n", r.Pattern, r.Source)
+	b.WriteString("// Dispatcher of an app's module: the host passes the route's index.\npackage main\n\n")
 	b.WriteString("import (\n")
-	needHTTP := false
-	for _, kind := range r.Methods {
-		needHTTP = needHTTP || kind == FuncHandler
-	}
-	if mw != nil && !r.Middleware {
-		needHTTP = needHTTP || mw.Methods["Middleware"] == FuncHandler
+	needHTTP := mw != nil && mw.Methods["Middleware"] == FuncHandler
+	for _, ri := range g.routes {
+		for _, kind := range served[ri].Methods {
+			needHTTP = needHTTP || kind == FuncHandler
+		}
 	}
 	if needHTTP {
 		b.WriteString("\t\"net/http\"\n\n")
 	}
-	fmt.Fprintf(&b, "\t\"github.com/wasmroute/wasmroute/guest\"\n\troute %q\n", routeImport)
-	if mw != nil && !r.Middleware {
-		fmt.Fprintf(&b, "\tmiddleware %q\n", mwImport)
+	b.WriteString("\t\"github.com/wasmroute/wasmroute/guest\"\n")
+	if mw != nil {
+		fmt.Fprintf(&b, "\tmiddleware %q\n", routeImport(importBase, mw))
+	}
+	for _, ri := range g.routes {
+		fmt.Fprintf(&b, "\tr%d %q // %s\n", ri, routeImport(importBase, served[ri]), served[ri].Pattern)
 	}
 	b.WriteString(")\n\nfunc init() {\n")
-	// register writes call(handler), where call is "guest.Handle(\"GET\", "
+	// register writes call(handler), where call is "guest.Handle(3, \"GET\", "
 	// or "guest.HandleMiddleware(".
 	register := func(call, pkg, name string, kind HandlerKind) {
 		if kind == FuncHandler {
@@ -387,14 +466,14 @@ func mainSource(routeImport string, r *Route, mwImport string, mw *Route) []byte
 			fmt.Fprintf(&b, "\t%sguest.HandlerOf(%s.%s))\n", call, pkg, name)
 		}
 	}
-	switch {
-	case r.Middleware:
-		register("guest.HandleMiddleware(", "route", "Middleware", r.Methods["Middleware"])
-	case mw != nil:
+	if mw != nil {
 		register("guest.HandleMiddleware(", "middleware", "Middleware", mw.Methods["Middleware"])
 	}
-	for _, m := range r.MethodList() {
-		register(fmt.Sprintf("guest.Handle(%q, ", m), "route", m, r.Methods[m])
+	for _, ri := range g.routes {
+		r := served[ri]
+		for _, m := range r.MethodList() {
+			register(fmt.Sprintf("guest.Handle(%d, %q, ", ri, m), fmt.Sprintf("r%d", ri), m, r.Methods[m])
+		}
 	}
 	b.WriteString("}\n\n// main is not called: the module is a reactor.\nfunc main() {}\n")
 	if src, err := format.Source(b.Bytes()); err == nil {

@@ -9,25 +9,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
-// Deps returns, for each route ID, the directories of the app's own packages
-// the route's module is built from: the route folder itself and every local
-// package it imports, directly or not. `wasmroute dev` rebuilds a route when
-// a file in one of them changes. It needs the overlay of a previous Build.
-func Deps(ctx context.Context, dir string, routes []*Route) (map[string][]string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	work, err := workDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	overlay := filepath.Join(work, "overlay.json")
-	args := []string{"list", "-e", "-deps", "-overlay", overlay, "-json=ImportPath,Dir,Standard,Deps,Module"}
+// networkPackages is the prefix of the packages that give a guest sockets
+// (github.com/stealthrocket/net): a route that imports one, directly or
+// not, runs on the host's network runtime.
+const networkPackages = "github.com/stealthrocket/net/"
+
+// routeDeps lists, through the overlay, what each route's package is built
+// from: for each route ID, the directories of the app's own packages (its
+// folder and every local package it imports, directly or not), and whether
+// it imports the network packages.
+func routeDeps(ctx context.Context, dir, overlay string, routes []*Route) (deps map[string][]string, network map[string]bool, err error) {
+	args := []string{"list", "-e", "-deps", "-tags=getaddrinfo", "-overlay", overlay, "-json=ImportPath,Dir,Standard,Deps,Module"}
 	for _, r := range routes {
-		args = append(args, "./"+genDir+"/"+r.ID)
+		args = append(args, "./"+genDir+"/"+r.ID+"/route")
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
@@ -36,7 +33,7 @@ func Deps(ctx context.Context, dir string, routes []*Route) (map[string][]string
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list: %v\n%s", err, stderr.String())
+		return nil, nil, fmt.Errorf("go list: %v\n%s", err, stderr.String())
 	}
 	type pkg struct {
 		ImportPath string
@@ -45,6 +42,7 @@ func Deps(ctx context.Context, dir string, routes []*Route) (map[string][]string
 		Deps       []string
 		Module     *struct{ Main bool }
 	}
+	byDir := map[string]*pkg{}
 	pkgs := map[string]*pkg{}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
@@ -52,40 +50,39 @@ func Deps(ctx context.Context, dir string, routes []*Route) (map[string][]string
 		if err := dec.Decode(p); err == io.EOF {
 			break
 		} else if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		pkgs[p.ImportPath] = p
+		byDir[p.Dir] = p
 	}
 	virtualToReal := map[string]string{}
 	for _, r := range routes {
 		virtualToReal[filepath.Join(dir, genDir, r.ID, "route")] = r.Dir
 	}
-	res := map[string][]string{}
+	deps, network = map[string][]string{}, map[string]bool{}
 	for _, r := range routes {
-		var main *pkg
-		for _, p := range pkgs {
-			if p.Dir == filepath.Join(dir, genDir, r.ID) {
-				main = p
-			}
-		}
-		if main == nil {
+		p := byDir[filepath.Join(dir, genDir, r.ID, "route")]
+		if p == nil {
 			continue
 		}
 		dirs := []string{r.Dir}
-		for _, imp := range main.Deps {
-			p := pkgs[imp]
-			if p == nil || p.Standard || p.Module == nil || !p.Module.Main {
+		for _, imp := range p.Deps {
+			if strings.HasPrefix(imp, networkPackages) {
+				network[r.ID] = true
+			}
+			d := pkgs[imp]
+			if d == nil || d.Standard || d.Module == nil || !d.Module.Main {
 				continue
 			}
-			if real, ok := virtualToReal[p.Dir]; ok {
+			if real, ok := virtualToReal[d.Dir]; ok {
 				if real != r.Dir {
 					dirs = append(dirs, real)
 				}
 				continue
 			}
-			dirs = append(dirs, p.Dir)
+			dirs = append(dirs, d.Dir)
 		}
-		res[r.ID] = dirs
+		deps[r.ID] = dirs
 	}
-	return res, nil
+	return deps, network, nil
 }

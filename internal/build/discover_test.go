@@ -1,6 +1,7 @@
 package build
 
 import (
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
@@ -192,30 +193,33 @@ func TestAssignIDsUnique(t *testing.T) {
 }
 
 func TestMainSource(t *testing.T) {
-	mwFunc := &Route{Middleware: true, Pattern: "middleware", Methods: map[string]HandlerKind{"Middleware": FuncHandler}}
-	mwVar := &Route{Middleware: true, Pattern: "middleware", Methods: map[string]HandlerKind{"Middleware": VarHandler}}
-	mixed := &Route{Pattern: "/x", Source: "app/x/route.go", Methods: map[string]HandlerKind{"GET": FuncHandler, "POST": VarHandler}}
-	onlyVars := &Route{Pattern: "/v", Methods: map[string]HandlerKind{"GET": VarHandler}}
+	mwFunc := &Route{ID: "m_middleware", Middleware: true, Pattern: "middleware", Methods: map[string]HandlerKind{"Middleware": FuncHandler}}
+	mwVar := &Route{ID: "m_middleware", Middleware: true, Pattern: "middleware", Methods: map[string]HandlerKind{"Middleware": VarHandler}}
+	mixed := &Route{ID: "r_x", Pattern: "/x", Source: "app/x/route.go", Methods: map[string]HandlerKind{"GET": FuncHandler, "POST": VarHandler}}
+	onlyVars := &Route{ID: "r_v", Pattern: "/v", Methods: map[string]HandlerKind{"GET": VarHandler}}
+	served := []*Route{mixed, onlyVars}
 	tests := []struct {
 		name    string
-		r, mw   *Route
+		routes  []int
+		mw      *Route
 		want    []string
 		notWant []string
 	}{
-		{"methods", mixed, nil,
-			[]string{`guest.Handle("GET", http.HandlerFunc(route.GET))`, `guest.Handle("POST", guest.HandlerOf(route.POST))`, "func main() {}"},
+		{"every route by its index", []int{0, 1}, nil,
+			[]string{`r0 "m/wasmroute_gen/r_x/route"`, `r1 "m/wasmroute_gen/r_v/route"`,
+				`guest.Handle(0, "GET", http.HandlerFunc(r0.GET))`, `guest.Handle(0, "POST", guest.HandlerOf(r0.POST))`,
+				`guest.Handle(1, "GET", guest.HandlerOf(r1.GET))`, "func main() {}"},
 			[]string{"HandleMiddleware"}},
-		{"vars only", onlyVars, nil, []string{`guest.Handle("GET", guest.HandlerOf(route.GET))`}, []string{`"net/http"`}},
-		{"route with middleware linked in", onlyVars, mwFunc,
-			[]string{`middleware "m/mw"`, `guest.HandleMiddleware(http.HandlerFunc(middleware.Middleware))`, `"net/http"`}, nil},
-		{"route with a middleware var", onlyVars, mwVar,
+		{"a group keeps the manifest's indices", []int{1}, nil,
+			[]string{`guest.Handle(1, "GET", guest.HandlerOf(r1.GET))`}, []string{`"net/http"`, "r0"}},
+		{"middleware linked in", []int{1}, mwFunc,
+			[]string{`middleware "m/wasmroute_gen/m_middleware/route"`, `guest.HandleMiddleware(http.HandlerFunc(middleware.Middleware))`, `"net/http"`}, nil},
+		{"a middleware var", []int{1}, mwVar,
 			[]string{`guest.HandleMiddleware(guest.HandlerOf(middleware.Middleware))`}, []string{`"net/http"`}},
-		{"the middleware module", mwFunc, mwFunc,
-			[]string{`guest.HandleMiddleware(http.HandlerFunc(route.Middleware))`}, []string{`"m/mw"`, "guest.Handle("}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := mainSource("m/r", tt.r, "m/mw", tt.mw)
+			src := mainSource("m", served, &group{name: "app", routes: tt.routes}, tt.mw)
 			if _, err := parser.ParseFile(token.NewFileSet(), "main.go", src, 0); err != nil {
 				t.Fatalf("generated main does not parse: %v\n%s", err, src)
 			}
@@ -230,6 +234,32 @@ func TestMainSource(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPlan(t *testing.T) {
+	routes := []*Route{{ID: "a"}, {ID: "b"}, {ID: "c"}}
+	mw := &Route{ID: "m"}
+	tests := []struct {
+		name    string
+		mw      *Route
+		network map[string]bool
+		want    []string // group name: route indices
+	}{
+		{"one module", nil, nil, []string{"app:[0 1 2]"}},
+		{"network routes apart", nil, map[string]bool{"b": true}, []string{"app:[0 2]", "net:[1]"}},
+		{"all on the network", nil, map[string]bool{"a": true, "b": true, "c": true}, []string{"net:[0 1 2]"}},
+		{"a middleware on the network takes every route", mw, map[string]bool{"m": true}, []string{"net:[0 1 2]"}},
+		{"a plain middleware", mw, map[string]bool{"c": true}, []string{"app:[0 1]", "net:[2]"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, g := range plan(routes, tt.mw, tt.network) {
+			got = append(got, fmt.Sprintf("%s:%v", g.name, g.routes))
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: plan = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -177,11 +178,7 @@ func (l *Loop) rebuild(ctx context.Context, files map[string]bool) {
 		l.report(Event{Err: err})
 		return
 	}
-	deps, err := build.Deps(ctx, l.dir, res.Routes)
-	if err != nil {
-		l.log.Warn("cannot compute route dependencies; every change rebuilds every route", slog.String("error", err.Error()))
-		deps = nil
-	}
+	deps := res.Deps
 	if err := l.swap(res); err != nil {
 		l.report(Event{Err: err})
 		return
@@ -190,12 +187,11 @@ func (l *Loop) rebuild(ctx context.Context, files map[string]bool) {
 	l.deps, l.routes = deps, res.Routes
 	l.mu.Unlock()
 
+	// What changed, not everything linked into the module with it.
 	var compiled []string
 	for _, r := range res.Routes {
-		for _, id := range res.Compiled {
-			if r.ID == id {
-				compiled = append(compiled, r.Pattern)
-			}
+		if !r.Middleware && slices.Contains(res.Compiled, r.ID) && (only == nil || only[r.ID]) {
+			compiled = append(compiled, r.Pattern)
 		}
 	}
 	if files == nil {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/binary"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,22 +66,24 @@ func TestHandWrittenModuleAbusesTheABI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := os.ReadFile(filepath.Join(faultyDir, bundle.DirName, routeOf(faulty, "/api/ok").Module))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &bundle.Manifest{ABI: abi.Version}
-	for _, r := range []struct {
-		pattern, method string
-		bin             []byte
-	}{{"/api/evil", "POST", evil}, {"/api/ok", "GET", ok}} {
-		module, sum, err := bundle.AddModule(dir, r.bin)
+	// The faulty app's routes, served by its module, and one more served
+	// by the evil module.
+	m := &bundle.Manifest{ABI: abi.Version, Routes: faulty.Routes, Modules: faulty.Modules}
+	for _, mod := range faulty.Modules {
+		bin, err := bundle.ReadModule(filepath.Join(faultyDir, bundle.DirName), mod)
+		if err == nil {
+			_, _, err = bundle.AddModule(dir, bin)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Routes = append(m.Routes, bundle.Route{Pattern: r.pattern, Source: "hand-written", Methods: []string{r.method},
-			Module: module, SHA256: sum, Size: int64(len(r.bin))})
 	}
+	module, sum, err := bundle.AddModule(dir, evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Modules = append(m.Modules, bundle.Module{File: module, SHA256: sum, Size: int64(len(evil))})
+	m.Routes = append(m.Routes, bundle.Route{Pattern: "/api/evil", Source: "hand-written", Methods: []string{"POST"}, Module: len(m.Modules) - 1})
 	if _, err := bundle.Write(dir, m); err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +115,8 @@ func TestHandWrittenModuleAbusesTheABI(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}
 	}
-	if st := s.host.Stats(); st[0].Discarded != 0 || st[0].Calls != 3 {
-		t.Errorf("evil route stats %+v: want 3 calls on a kept instance", st[0])
+	if st := stats(s, "/api/evil"); st.Discarded != 0 || st.Calls != 3 {
+		t.Errorf("evil module stats %+v: want 3 calls on a kept instance", st)
 	}
 }
 
@@ -130,6 +131,7 @@ func abusiveModule(head []byte) []byte {
 		{{i32, i32, i32}, nil},             // 2: (i32, i32, i32) -> ()
 		{{i32, i32, i32, i32}, {i32}},      // 3
 		{{i32, i32, i32, i32, i64}, {i32}}, // 4
+		{{i32, i32, i32}, {i32}},           // 5: wasmroute_handle
 	}
 	imports := []struct {
 		name string
@@ -208,7 +210,7 @@ func abusiveModule(head []byte) []byte {
 		b = append(b, 0x00, im.typ)
 	}
 	section(2, b)
-	section(3, []byte{3, 0, 0, 1})    // _initialize, abi marker: () -> (); handle: type 1
+	section(3, []byte{3, 0, 0, 5})    // _initialize, abi marker: () -> (); handle: type 5
 	section(5, []byte{1, 0x01, 1, 1}) // one memory, exactly one page
 	b = vec(4)
 	b = append(str(b, "memory"), 0x02, 0)

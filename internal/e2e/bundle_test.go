@@ -23,12 +23,8 @@ func copyBundle(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	modules := []string{m.Middleware.Module}
-	for _, r := range m.Routes {
-		modules = append(modules, r.Module)
-	}
-	for _, module := range modules {
-		b, err := os.ReadFile(filepath.Join(src, module))
+	for _, mod := range m.Modules {
+		b, err := bundle.ReadModule(src, mod)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,74 +51,87 @@ func editManifest(t *testing.T, dir string, fn func(m *bundle.Manifest)) {
 	}
 }
 
-func routeOf(m *bundle.Manifest, pattern string) *bundle.Route {
-	for i := range m.Routes {
-		if m.Routes[i].Pattern == pattern {
-			return &m.Routes[i]
+// moduleOf returns the module serving the route with pattern.
+func moduleOf(m *bundle.Manifest, pattern string) *bundle.Module {
+	for _, r := range m.Routes {
+		if r.Pattern == pattern {
+			return &m.Modules[r.Module]
 		}
 	}
 	return nil
 }
 
-// TestDamagedBundle checks that a broken module costs only its own route: a
-// clear error naming the route and module in the log and from Warm, a 500 for
-// its requests, and every other route serving.
+// TestDamagedBundle checks that a broken module costs only the routes it
+// serves: a clear error naming the module in the log and from Warm, a 500
+// for their requests, and the routes of the app's other module serving.
+// The faulty app has two: the network routes' and everything else's.
 func TestDamagedBundle(t *testing.T) {
 	tests := []struct {
 		name    string
-		damage  func(t *testing.T, dir string, r *bundle.Route)
+		damage  func(t *testing.T, dir string, mod *bundle.Module)
 		wantErr string
 	}{
-		{"corrupt module", func(t *testing.T, dir string, r *bundle.Route) {
-			path := filepath.Join(dir, r.Module)
+		{"corrupt module", func(t *testing.T, dir string, mod *bundle.Module) {
+			path := filepath.Join(dir, mod.File)
 			b, _ := os.ReadFile(path)
 			b[len(b)/2] ^= 0xff
 			os.WriteFile(path, b, 0o644)
 		}, "is corrupt: sha256"},
-		{"missing module", func(t *testing.T, dir string, r *bundle.Route) {
-			os.Remove(filepath.Join(dir, r.Module))
+		{"missing module", func(t *testing.T, dir string, mod *bundle.Module) {
+			os.Remove(filepath.Join(dir, mod.File))
 		}, "no such file"},
-		{"wrong ABI version", func(t *testing.T, dir string, r *bundle.Route) {
-			replaceModule(t, dir, r.Pattern, wasmModule("wasmroute_abi_v99", "_initialize", "wasmroute_handle"))
-		}, "module speaks wasmroute ABI v99; this host speaks v2"},
-		{"not a wasmroute module", func(t *testing.T, dir string, r *bundle.Route) {
-			replaceModule(t, dir, r.Pattern, wasmModule("_start"))
+		{"wrong ABI version", func(t *testing.T, dir string, mod *bundle.Module) {
+			replaceModule(t, dir, mod.SHA256, wasmModule("wasmroute_abi_v99", "_initialize", "wasmroute_handle"))
+		}, "module speaks wasmroute ABI v99; this host speaks v3"},
+		{"not a wasmroute module", func(t *testing.T, dir string, mod *bundle.Module) {
+			replaceModule(t, dir, mod.SHA256, wasmModule("_start"))
 		}, "not a wasmroute guest"},
-		{"not WebAssembly", func(t *testing.T, dir string, r *bundle.Route) {
-			replaceModule(t, dir, r.Pattern, []byte("#!/bin/sh\necho hi\n"))
+		{"not WebAssembly", func(t *testing.T, dir string, mod *bundle.Module) {
+			replaceModule(t, dir, mod.SHA256, []byte("#!/bin/sh\necho hi\n"))
 		}, "invalid magic number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := copyBundle(t)
 			m, _ := bundle.Load(dir)
-			tt.damage(t, dir, routeOf(m, "/api/trap"))
+			damaged := moduleOf(m, "/api/fetch")
+			if damaged == moduleOf(m, "/api/ok") {
+				t.Fatal("the faulty app's network routes share the other routes' module")
+			}
+			tt.damage(t, dir, damaged)
 			s := serveBundle(t, dir, host.Options{})
 			err := s.host.Warm(context.Background())
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "route /api/trap") {
-				t.Fatalf("Warm error = %v, want one naming /api/trap with %q", err, tt.wantErr)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "modules/") {
+				t.Fatalf("Warm error = %v, want one naming the module with %q", err, tt.wantErr)
 			}
-			resp, body := s.do(t, "GET", "/api/trap", "")
+			resp, body := s.do(t, "GET", "/api/fetch", "")
 			if resp.StatusCode != 500 || body != internalError {
-				t.Fatalf("damaged route: %d %s", resp.StatusCode, body)
+				t.Fatalf("route of the damaged module: %d %s", resp.StatusCode, body)
 			}
 			if logs := s.logs.String(); !strings.Contains(logs, tt.wantErr) {
 				t.Fatalf("log lacks %q:\n%s", tt.wantErr, logs)
 			}
 			if resp, _ := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 {
-				t.Fatalf("healthy route answered %d", resp.StatusCode)
+				t.Fatalf("route of the healthy module answered %d", resp.StatusCode)
 			}
 		})
 	}
 }
 
-func replaceModule(t *testing.T, dir, pattern string, bin []byte) {
+// replaceModule makes bin the module the manifest names where it named
+// the module with sha.
+func replaceModule(t *testing.T, dir, sha string, bin []byte) {
 	t.Helper()
 	editManifest(t, dir, func(m *bundle.Manifest) {
-		r := routeOf(m, pattern)
-		var err error
-		if r.Module, r.SHA256, err = bundle.AddModule(dir, bin); err != nil {
-			t.Fatal(err)
+		for i := range m.Modules {
+			if m.Modules[i].SHA256 != sha {
+				continue
+			}
+			file, sum, err := bundle.AddModule(dir, bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Modules[i] = bundle.Module{File: file, SHA256: sum, Size: int64(len(bin)), Network: m.Modules[i].Network}
 		}
 	})
 }
@@ -136,7 +145,8 @@ func TestBundleRefusedAtLoad(t *testing.T) {
 		{"manifest of another ABI", func(m *bundle.Manifest) { m.ABI = 99 }, "built for ABI version 99"},
 		{"no routes", func(m *bundle.Manifest) { m.Routes = nil }, "has no routes"},
 		{"conflicting routes", func(m *bundle.Manifest) { m.Routes[1].Pattern = m.Routes[0].Pattern }, "conflict"},
-		{"module outside the bundle", func(m *bundle.Manifest) { m.Routes[0].Module = "../../etc/passwd" }, "invalid module path"},
+		{"module outside the bundle", func(m *bundle.Manifest) { m.Modules[0].File = "../../etc/passwd" }, "invalid module path"},
+		{"route without a module", func(m *bundle.Manifest) { m.Routes[0].Module = len(m.Modules) }, "no module"},
 		{"unknown method", func(m *bundle.Manifest) { m.Routes[0].Methods = []string{"BREW"} }, `unknown method "BREW"`},
 		{"secret not set", func(m *bundle.Manifest) { m.App.Secrets = []string{"NOT_SET_ANYWHERE"} }, "secrets NOT_SET_ANYWHERE are declared"},
 	}
@@ -247,10 +257,10 @@ func GET(w http.ResponseWriter, r *http.Request) {
 		t.Fatal(err)
 	}
 	next, err := bundle.Load(bundleDir)
-	if err != nil || next.Version == m.Version || next.Routes[0].SHA256 == m.Routes[0].SHA256 {
+	if err != nil || next.Version == m.Version || next.Modules[0].SHA256 == m.Modules[0].SHA256 {
 		t.Fatalf("after a change: version %v (was %s), %v", next, m.Version, err)
 	}
-	if old, err := bundle.LoadVersion(bundleDir, m.Version); err != nil || bundle.Sum(mustRead(t, filepath.Join(bundleDir, old.Routes[0].Module))) != m.Routes[0].SHA256 {
+	if old, err := bundle.LoadVersion(bundleDir, m.Version); err != nil || bundle.Sum(mustRead(t, filepath.Join(bundleDir, old.Modules[0].File))) != m.Modules[0].SHA256 {
 		t.Fatalf("the previous version is gone: %v", err)
 	}
 	if err := s.host.Reload(); err != nil {
@@ -285,14 +295,14 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-// TestRouteRecovers checks that a failure to load a route's module is not
-// final: with the module file gone the route answers 500 and the host logs
-// when it will try again; once the file is back, the host's own retries
-// start an instance, without any request, and the route serves.
+// TestRouteRecovers checks that a failure to load a module is not final:
+// with the module file gone its routes answer 500 and the host logs when it
+// will try again; once the file is back, the host's own retries start an
+// instance, without any request, and the routes serve.
 func TestRouteRecovers(t *testing.T) {
 	dir := copyBundle(t)
 	m, _ := bundle.Load(dir)
-	path := filepath.Join(dir, routeOf(m, "/api/ok").Module)
+	path := filepath.Join(dir, moduleOf(m, "/api/ok").File)
 	module, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +312,7 @@ func TestRouteRecovers(t *testing.T) {
 	if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 500 || body != internalError {
 		t.Fatalf("route without its module: %d %s", resp.StatusCode, body)
 	}
-	if logs := s.logs.String(); !strings.Contains(logs, `msg="route cannot serve"`) || !strings.Contains(logs, "retry_in=") {
+	if logs := s.logs.String(); !strings.Contains(logs, `msg="module cannot serve"`) || !strings.Contains(logs, "retry_in=") {
 		t.Fatalf("no log line with the retry:\n%s", logs)
 	}
 	if err := os.WriteFile(path, module, 0o644); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
 )
 
@@ -385,7 +386,7 @@ func TestSaturatedRoute(t *testing.T) {
 	if rest, _ := io.ReadAll(rd); string(rest) != "done" {
 		t.Fatalf("held request ended with %q", rest)
 	}
-	if !strings.Contains(s.logs.String(), `msg="route saturated"`) {
+	if !strings.Contains(s.logs.String(), `msg=saturated app=faulty request_id=`) || !strings.Contains(s.logs.String(), `cause="every instance is busy: the route's max_instances"`) {
 		t.Fatalf("no log line:\n%s", s.logs)
 	}
 }
@@ -431,10 +432,12 @@ func manyHeaders(n, size int) []string {
 }
 
 // TestExitAndMemoryHog checks two more ways a guest can end itself: os.Exit
-// and allocating past the instance's memory limit. Each is a 500 with a log
+// and allocating past the app's memory_limit. Each is a 500 with a log
 // line; the instance is replaced and other routes keep serving.
 func TestExitAndMemoryHog(t *testing.T) {
-	s := serve(t, faultyDir, host.Options{}) // the hog route has memory_limit = "32MB"
+	dir := copyBundle(t)
+	editManifest(t, dir, func(m *bundle.Manifest) { m.App.MemoryLimit = 32 << 20 }) // memory_limit = "32MB"
+	s := serveBundle(t, dir, host.Options{})
 	for _, path := range []string{"/api/exit", "/api/hog"} {
 		for i := 0; i < 2; i++ {
 			if resp, body := s.do(t, "GET", path, ""); resp.StatusCode != 500 || body != internalError {
@@ -451,7 +454,7 @@ func TestExitAndMemoryHog(t *testing.T) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
 		}
 	}
-	// The route's own 32 MB limit stopped it, not the host's 128 MiB.
+	// The app's 32 MB limit stopped it, not the host's 128 MiB.
 	m := regexp.MustCompile(`out of memory: cannot allocate \d+-byte block \((\d+) in use\)`).FindStringSubmatch(logs)
 	if m == nil {
 		t.Fatalf("no out-of-memory report from the guest:\n%s", logs)

@@ -78,23 +78,31 @@ func TestPoolsGrowAsFarAsRequestsCompute(t *testing.T) {
 // TestIsolationPerRequest checks isolation = "request" (the plain app's
 // /api/count): every request runs on an instance of its own, so its
 // per-instance counter always says 1, and dropping those instances is not
-// counted as a failure. Routes without it keep their instances.
+// counted as a failure. Pooled routes of the same module keep their
+// instances, and never pass one they used to the isolated route.
 func TestIsolationPerRequest(t *testing.T) {
 	s := serve(t, plainDir, host.Options{})
-	for i := range 5 {
-		if resp, body := s.do(t, "GET", "/api/count", ""); resp.StatusCode != 200 || body != "1" {
-			t.Fatalf("request %d: %d %q, want a fresh instance (1)", i, resp.StatusCode, body)
+	count := func(round int) {
+		t.Helper()
+		for i := range 5 {
+			if resp, body := s.do(t, "GET", "/api/count", ""); resp.StatusCode != 200 || body != "1" {
+				t.Fatalf("round %d, request %d: %d %q, want a fresh instance (1)", round, i, resp.StatusCode, body)
+			}
 		}
 	}
+	count(0)
 	if st := stats(s, "/api/count"); st.Discarded != 0 || st.Calls != 5 {
 		t.Fatalf("stats %+v: want 5 calls and no instance counted as failed", st)
 	}
-	// A pooled route beside it keeps its warm instance for every request.
-	waitFor(t, func() bool { return stats(s, "/api/ok").Idle == 1 })
+	// Pooled requests reuse the instance they find; none is made or
+	// dropped for them.
+	waitFor(t, func() bool { st := stats(s, "/api/ok"); return st.Idle == st.Instances })
+	before := stats(s, "/api/ok")
 	for range 3 {
 		s.do(t, "GET", "/api/ok", "")
 	}
-	if st := stats(s, "/api/ok"); st.Instances != 1 || st.Calls != 3 {
-		t.Fatalf("a pooled route beside it: %+v", st)
+	if st := stats(s, "/api/ok"); st.Instances != before.Instances || st.Calls-before.Calls != 3 || st.Discarded != 0 {
+		t.Fatalf("pooled requests beside it: %+v, before %+v", st, before)
 	}
+	count(1)
 }
