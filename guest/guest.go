@@ -75,6 +75,19 @@ func handlerFor(route uint32, method string) http.Handler {
 	return nil
 }
 
+// serves reports whether the module registered handlers for the route.
+func serves(route uint32) bool {
+	if uint64(route) >= uint64(len(routes)) {
+		return false
+	}
+	for _, h := range routes[route] {
+		if h != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // HandlerOf converts a route's exported method value to an http.Handler. It
 // accepts a func(http.ResponseWriter, *http.Request), an http.HandlerFunc, or
 // any http.Handler, so that `var GET = withAuth(get)` works whatever type

@@ -109,3 +109,44 @@ func TestRedirect(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatch checks how a module finds a handler: by the route's index
+// in the manifest, then the method, with HEAD served by GET.
+func TestDispatch(t *testing.T) {
+	routes = nil
+	defer func() { routes = nil }()
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-Handler", name) })
+	}
+	Handle(0, "GET", named("0 GET"))
+	Handle(2, "POST", named("2 POST"))
+	Handle(2, "HEAD", named("2 HEAD"))
+	tests := []struct {
+		route  uint32
+		method string
+		want   string // "" for no handler
+		serves bool
+	}{
+		{0, "GET", "0 GET", true},
+		{0, "HEAD", "0 GET", true},
+		{0, "POST", "", true},
+		{1, "GET", "", false}, // a hole: another module's route
+		{2, "POST", "2 POST", true},
+		{2, "HEAD", "2 HEAD", true},
+		{2, "BREW", "", true},
+		{3, "GET", "", false},
+		{0xffffffff, "GET", "", false},
+	}
+	for _, tt := range tests {
+		h := handlerFor(tt.route, tt.method)
+		got := ""
+		if h != nil {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(tt.method, "/", nil))
+			got = w.Header().Get("X-Handler")
+		}
+		if got != tt.want || serves(tt.route) != tt.serves {
+			t.Errorf("route %d %s: handler %q, serves %t; want %q, %t", tt.route, tt.method, got, serves(tt.route), tt.want, tt.serves)
+		}
+	}
+}

@@ -207,12 +207,18 @@ func serve(w *responseWriter, r *http.Request, route uint32) (result uint32) {
 		}
 	}()
 	h := handlerFor(route, r.Method)
-	if h == nil {
+	switch {
+	case h != nil:
+		h.ServeHTTP(w, r)
+	case !serves(route):
+		// The host calls a module only for its own routes; this only
+		// happens if the manifest and the module disagree.
+		logf(abi.LogError, "wasmroute: this module serves no route %d", route)
+		Error(w, http.StatusInternalServerError, "Internal Server Error")
+	default:
 		// The host answers unknown methods from the manifest; this only
 		// happens if the two disagree.
 		Error(w, http.StatusMethodNotAllowed, "Method Not Allowed")
-	} else {
-		h.ServeHTTP(w, r)
 	}
 	return w.finish()
 }
