@@ -100,6 +100,27 @@ const (
 // per instance before the first request (WASI reactor convention).
 const ExportInitialize = "_initialize"
 
+// Exports that let the host clone an initialised instance (see "Snapshots
+// and clones" in README.md). A guest without them is served from fresh
+// instances only.
+const (
+	// ExportInitData copies the module's data segments, which the build
+	// made passive, into memory: () -> (). The host calls it before
+	// ExportInitialize in a fresh instance, and never in a clone, whose
+	// memory is the snapshot's.
+	ExportInitData = "wasmroute_init_data"
+	// ExportGlobalPrefix starts the names under which the build exports
+	// every mutable global (ExportGlobalPrefix + its index), so that the
+	// host can read them after ExportInitialize and set them in a clone.
+	ExportGlobalPrefix = "wasmroute_global_"
+	// ExportReseed gives a clone randomness of its own: () -> i32. The
+	// host calls it in every clone before its first request; the guest
+	// reseeds whatever random state its runtime keeps (math/rand, map
+	// seeds) from random_get and returns 0, or non-zero if it cannot, and
+	// the host then stops cloning the module.
+	ExportReseed = "wasmroute_reseed"
+)
+
 // Results of ExportHandle: HandleOK or HandleAborted in the low byte, with
 // HandleRetire possibly set, and the count of goroutines left behind in the
 // top 16 bits (result >> HandleLeftShift).

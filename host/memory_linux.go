@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
+	"golang.org/x/sys/unix"
 )
 
 // mmapAllocator backs each instance's linear memory with one private
@@ -18,16 +20,22 @@ import (
 // runtime grows memory several times while a guest initialises), untouched
 // pages cost nothing, and closing an instance returns its memory to the
 // system at once. Growing past limit fails, and the guest traps.
+//
+// A clone's mapping starts with the snapshot's image mapped over it
+// privately: the clone reads the snapshot's pages and gets its own copy of
+// a page only when it writes to it, so an instance costs no copy to start,
+// and only the pages it changes.
 type mmapAllocator struct {
 	limit uint64
 	use   *memoryUse
+	image *memoryImage // nil: a fresh instance
 }
 
 func (a mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
 	if a.limit > 0 && a.limit < max {
 		max = a.limit
 	}
-	if max == 0 || max > 1<<32 {
+	if max == 0 || max > 1<<32 || (a.image != nil && a.image.size > max) {
 		return nil
 	}
 	b, err := syscall.Mmap(-1, 0, int(max), syscall.PROT_READ|syscall.PROT_WRITE,
@@ -35,8 +43,38 @@ func (a mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
 	if err != nil {
 		return nil
 	}
+	if a.image != nil && a.image.size > 0 {
+		_, err := unix.MmapPtr(int(a.image.f.Fd()), 0, unsafe.Pointer(&b[0]), uintptr(a.image.size),
+			syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_FIXED)
+		if err != nil {
+			_ = syscall.Munmap(b)
+			return nil
+		}
+	}
 	return &mmapMemory{buf: b, use: a.use}
 }
+
+// memoryImage is a snapshot's linear memory, in a memfd that clones map.
+type memoryImage struct {
+	f    *os.File
+	size uint64
+}
+
+func newMemoryImage(b []byte) (*memoryImage, error) {
+	fd, err := unix.MemfdCreate("wasmroute-snapshot", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "wasmroute-snapshot")
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &memoryImage{f: f, size: uint64(len(b))}, nil
+}
+
+// close releases the image; clones that map it keep their mappings.
+func (im *memoryImage) close() { im.f.Close() }
 
 type mmapMemory struct {
 	buf []byte
@@ -60,9 +98,9 @@ func (m *mmapMemory) Free() {
 
 // memoryContext returns ctx carrying the allocator for an instance whose
 // linear memory may grow to limit bytes (0: the runtime's limit), within
-// the budget use accounts to (nil: none).
-func memoryContext(ctx context.Context, limit uint64, use *memoryUse) context.Context {
-	return experimental.WithMemoryAllocator(ctx, mmapAllocator{limit: limit, use: use})
+// the budget use accounts to (nil: none), and starts as image (nil: zeroes).
+func memoryContext(ctx context.Context, limit uint64, use *memoryUse, image *memoryImage) context.Context {
+	return experimental.WithMemoryAllocator(ctx, mmapAllocator{limit: limit, use: use, image: image})
 }
 
 // defaultMemoryBudget is half the memory the process may use: the

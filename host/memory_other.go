@@ -10,17 +10,39 @@ import (
 
 // sliceAllocator keeps linear memory in a Go slice, like wazero's own
 // allocator, but refuses to grow it past limit: the guest then traps.
+// A clone's slice starts as a copy of the snapshot's image.
 type sliceAllocator struct {
 	limit uint64
 	use   *memoryUse
+	image *memoryImage // nil: a fresh instance
 }
 
 func (a sliceAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
 	if a.limit > 0 && a.limit < max {
 		max = a.limit
 	}
-	return &sliceMemory{max: max, buf: make([]byte, 0, min(capacity, max)), use: a.use}
+	if a.image == nil {
+		return &sliceMemory{max: max, buf: make([]byte, 0, min(capacity, max)), use: a.use}
+	}
+	if uint64(len(a.image.data)) > max {
+		return nil
+	}
+	buf := make([]byte, len(a.image.data), max(uint64(len(a.image.data)), min(capacity, max)))
+	copy(buf, a.image.data)
+	return &sliceMemory{max: max, buf: buf[:0], use: a.use}
 }
+
+// memoryImage is a snapshot's linear memory, which clones copy.
+type memoryImage struct {
+	data []byte
+	size uint64
+}
+
+func newMemoryImage(b []byte) (*memoryImage, error) {
+	return &memoryImage{data: append([]byte(nil), b...), size: uint64(len(b))}, nil
+}
+
+func (im *memoryImage) close() {}
 
 type sliceMemory struct {
 	max uint64
@@ -48,8 +70,8 @@ func (m *sliceMemory) Free() {
 
 // memoryContext returns ctx carrying the allocator for instances whose
 // linear memory may grow to limit bytes (0: the runtime's limit).
-func memoryContext(ctx context.Context, limit uint64, use *memoryUse) context.Context {
-	return experimental.WithMemoryAllocator(ctx, sliceAllocator{limit: limit, use: use})
+func memoryContext(ctx context.Context, limit uint64, use *memoryUse, image *memoryImage) context.Context {
+	return experimental.WithMemoryAllocator(ctx, sliceAllocator{limit: limit, use: use, image: image})
 }
 
 // defaultMemoryBudget is the instance memory budget where the host cannot

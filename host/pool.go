@@ -67,6 +67,14 @@ type pool struct {
 	// routes are the patterns the module serves, for Stats.
 	routes []string
 
+	// snapMu guards snap and noClone: the snapshot clones start from, and
+	// whether the pool gave cloning up. cloneErr, set when the module
+	// compiles, says why it cannot be cloned at all.
+	snapMu   sync.Mutex
+	snap     *snapshot
+	noClone  bool
+	cloneErr error
+
 	calls     atomic.Uint64 // guest calls started
 	computing atomic.Int64  // calls holding a CPU slot
 	discarded atomic.Uint64 // instances closed after a failure or for memory
@@ -171,6 +179,9 @@ func (p *pool) doCompile() (wazero.CompiledModule, error) {
 	if err := checkExports(cm); err != nil {
 		cm.Close(context.Background())
 		return nil, fmt.Errorf("module %s: %w", p.module, err)
+	}
+	if p.cloneErr = cloneable(cm); p.cloneErr != nil {
+		p.disableClones(p.cloneErr)
 	}
 	return cm, nil
 }
@@ -462,13 +473,41 @@ func (p *pool) closeCompiled() {
 	defer p.compileMu.Unlock()
 	p.closed = true
 	p.ready.Store(false)
+	p.snapMu.Lock()
+	if p.snap != nil {
+		p.snap.image.close()
+		p.snap = nil
+	}
+	p.noClone = true
+	p.snapMu.Unlock()
 	if p.compiled != nil {
 		p.compiled.Close(context.Background())
 		p.compiled = nil
 	}
 }
 
+// newInstance starts an instance: a clone of the pool's snapshot when it
+// has one, else a fresh one, which becomes the snapshot if the pool has
+// none yet. A clone that fails to start makes the pool give cloning up
+// (logged once) and start fresh instances.
 func (p *pool) newInstance() (*instance, error) {
+	if snap := p.snapshot(); snap != nil {
+		inst, err := p.instantiate(snap)
+		if err == nil || errors.Is(err, errClosed) || errors.Is(err, errMemoryBudget) {
+			return inst, err
+		}
+		p.disableClones(fmt.Errorf("cloning: %w", err))
+	}
+	inst, err := p.instantiate(nil)
+	if err == nil && p.cloneErr == nil {
+		p.takeSnapshot(inst.mod)
+	}
+	return inst, err
+}
+
+// instantiate starts an instance of the compiled module: a clone of snap,
+// or with snap nil a fresh one that runs the module's initialisation.
+func (p *pool) instantiate(snap *snapshot) (*instance, error) {
 	inst := &instance{pool: p, stack: make([]uint64, 3), mem: &memoryUse{budget: &p.h.memory}}
 	// wazero cannot take a refusal of a memory's first allocation, so the
 	// module's initial memory comes from the budget before it starts.
@@ -479,13 +518,25 @@ func (p *pool) newInstance() (*instance, error) {
 	inst.stderr = &guestOutput{inst: inst, stream: "stderr"}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(abi.ExportInitialize).
 		WithStdout(inst.stdout).
 		WithStderr(inst.stderr).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithNanosleep(inst.nanosleep).
 		WithRandSource(randReader)
+	var image *memoryImage
+	switch {
+	case snap != nil:
+		// The snapshot holds what the start functions did.
+		cfg, image = cfg.WithStartFunctions(), snap.image
+		if p.memoryLimit > 0 && snap.size > p.memoryLimit {
+			return nil, fmt.Errorf("the snapshot's %d bytes of memory exceed the limit", snap.size)
+		}
+	case p.cloneErr == nil:
+		cfg = cfg.WithStartFunctions(abi.ExportInitData, abi.ExportInitialize)
+	default:
+		cfg = cfg.WithStartFunctions(abi.ExportInitialize)
+	}
 	for _, kv := range p.env {
 		k, v, _ := strings.Cut(kv, "=")
 		cfg = cfg.WithEnv(k, v)
@@ -503,8 +554,12 @@ func (p *pool) newInstance() (*instance, error) {
 			}
 			ctx = inst.wasiCtx
 		}
-		ctx = memoryContext(ctx, p.memoryLimit, inst.mem)
-		mod, err = rt.InstantiateModule(ctx, p.compiled, cfg)
+		mod, err = rt.InstantiateModule(memoryContext(ctx, p.memoryLimit, inst.mem, image), p.compiled, cfg)
+		if err == nil && snap != nil {
+			if err = snap.restore(ctx, mod); err != nil {
+				mod.Close(ctx)
+			}
+		}
 		return err
 	})
 	inst.stderr.flush()
@@ -543,7 +598,7 @@ func initialMemory(cm wazero.CompiledModule) uint64 {
 // themselves pass it to wazero's InstantiateModule to create instances the way
 // the host does.
 func InstantiateContext(ctx context.Context) context.Context {
-	return memoryContext(ctx, 0, nil)
+	return memoryContext(ctx, 0, nil, nil)
 }
 
 // checkExports refuses modules that do not speak this host's ABI version.

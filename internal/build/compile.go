@@ -292,8 +292,10 @@ func compileModule(ctx context.Context, dir, out, overlay string, g *group, loop
 	// The getaddrinfo tag makes github.com/stealthrocket/net resolve names
 	// through the host (sock_getaddrinfo), where the allowlist is checked;
 	// Go's own resolver cannot reach DNS from WASI.
+	// -checklinkname=0 lets the SDK reach the runtime's random state, which
+	// it reseeds in every clone (guest/reseed_wasip1.go).
 	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-tags=getaddrinfo", "-overlay", overlay,
-		"-ldflags=-s -w", "-o", tmp, "./"+genDir+"/"+g.name)
+		"-ldflags=-s -w -checklinkname=0", "-o", tmp, "./"+genDir+"/"+g.name)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	var stderr bytes.Buffer
@@ -318,6 +320,11 @@ func compileModule(ctx context.Context, dir, out, overlay string, g *group, loop
 	}
 	if err != nil {
 		return "", false, &Error{Module: label, Output: "adding the time-limit check to the module: " + err.Error()}
+	}
+	// A module this cannot prepare is served from fresh instances; the
+	// host says so when it loads it.
+	if cloneable, err := prepareClones(bin); err == nil {
+		bin = cloneable
 	}
 	_, sum, err = bundle.AddModule(out, bin)
 	return sum, usesSockets(bin), err

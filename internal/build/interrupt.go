@@ -76,6 +76,7 @@ func addInterrupt(bin []byte) ([]byte, error) {
 // imports is what the build needs to know of a module's imports.
 type imports struct {
 	globals uint64 // imported globals: they come first in the global index space
+	funcs   int    // imported functions: they come first in the function index space
 	poll    int    // function index of the poll import, or -1
 	sockets bool   // it imports WasmEdge socket functions (stealthrocket/net)
 }
@@ -126,6 +127,7 @@ func scanImports(secs []section) (imports, error) {
 	if !r.ok() {
 		return imports{}, errUnsupported
 	}
+	imp.funcs = funcs
 	return imp, nil
 }
 
