@@ -63,7 +63,7 @@ func prepareClones(bin []byte) ([]byte, error) {
 		return nil, errUnsupported
 	}
 	typeIdx := types
-	secs[ti].body = append(binary.AppendUvarint(nil, types+1), append(secs[ti].body[n:], 0x60, 0x00, 0x00)...)
+	secs[ti].body = concat(binary.AppendUvarint(nil, types+1), secs[ti].body[n:], []byte{0x60, 0x00, 0x00})
 
 	// The function: its type in the function section, its body in the code
 	// section.
@@ -72,7 +72,7 @@ func prepareClones(bin []byte) ([]byte, error) {
 		return nil, errUnsupported
 	}
 	funcIdx := uint64(imp.funcs) + funcs
-	secs[fi].body = binary.AppendUvarint(append(binary.AppendUvarint(nil, funcs+1), secs[fi].body[n:]...), typeIdx)
+	secs[fi].body = concat(binary.AppendUvarint(nil, funcs+1), secs[fi].body[n:], binary.AppendUvarint(nil, typeIdx))
 	var body []byte
 	body = append(body, 0x00) // no locals
 	for i, s := range segs {
@@ -89,16 +89,14 @@ func prepareClones(bin []byte) ([]byte, error) {
 	if n <= 0 {
 		return nil, errUnsupported
 	}
-	code := append(binary.AppendUvarint(nil, codes+1), secs[ci].body[n:]...)
-	code = binary.AppendUvarint(code, uint64(len(body)))
-	secs[ci].body = append(code, body...)
+	secs[ci].body = concat(binary.AppendUvarint(nil, codes+1), secs[ci].body[n:], binary.AppendUvarint(nil, uint64(len(body))), body)
 
 	// The exports.
 	exports, n := binary.Uvarint(secs[ei].body)
 	if n <= 0 {
 		return nil, errUnsupported
 	}
-	exp := append(binary.AppendUvarint(nil, exports+1+uint64(len(mutable))), secs[ei].body[n:]...)
+	exp := concat(binary.AppendUvarint(nil, exports+1+uint64(len(mutable))), secs[ei].body[n:])
 	exp = appendName(exp, abi.ExportInitData)
 	exp = binary.AppendUvarint(append(exp, 0x00), funcIdx)
 	for _, g := range mutable {
@@ -152,6 +150,20 @@ func mutableGlobals(b []byte) ([]uint32, error) {
 		return nil, errUnsupported
 	}
 	return out, nil
+}
+
+// concat joins parts into a new slice. Section bodies are views into the
+// module: appending to one would write over the next.
+func concat(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
 func appendName(b []byte, name string) []byte {
