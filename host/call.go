@@ -203,6 +203,10 @@ func (h *Host) invoke(c *call) {
 		c.fail()
 		return
 	}
+	// The quantum counts the guest's computing, not the making of its
+	// instance: a call that yielded right away would let another request
+	// in to make one more.
+	c.slotSince = time.Now()
 	inst.cur, inst.used = c, true
 	c.wasiCtx = inst.wasiCtx
 	p.calls.Add(1)
@@ -323,7 +327,7 @@ var errRouteSaturated = fmt.Errorf("%w: the route's max_instances", errSaturated
 // asks for too much gets 503, and every other keeps what it holds.
 func (h *Host) memoryRefused(c *call) {
 	h.log.Warn("instance memory budget spent", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
-		slog.Int64("used", h.memory.used.Load()), slog.Int64("budget", h.memory.limit))
+		slog.Int64("used", h.e.memory.used.Load()), slog.Int64("budget", h.e.memory.limit))
 	c.w.Header().Set("Retry-After", "1")
 	writeError(c.w, http.StatusServiceUnavailable, "Service Unavailable")
 	c.headSent = true
@@ -388,12 +392,12 @@ func callFrom(ctx context.Context) *call {
 	return c
 }
 
-// InstantiateImports provides WASI preview 1 and the wasmroute host functions
+// instantiateImports provides WASI preview 1 and the wasmroute host functions
 // (the abi package's Func names) in rt. Host.New does this for its own
 // runtime; tools that instantiate guest modules themselves, such as
 // benchmarks, call it on theirs. Outside a request served by a Host, the host
 // functions return abi.ErrState.
-func InstantiateImports(ctx context.Context, rt wazero.Runtime) error {
+func instantiateImports(ctx context.Context, rt wazero.Runtime) error {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return err
 	}

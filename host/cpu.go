@@ -88,7 +88,7 @@ const cpuQuantum = 5 * time.Millisecond
 func (c *call) acquireCPU() { c.takeCPU(false) }
 
 func (c *call) takeCPU(resuming bool) {
-	if s := c.h.cpu; s != nil && !c.slotHeld {
+	if s := c.h.e.cpu; s != nil && !c.slotHeld {
 		s.acquire(resuming)
 		c.slotHeld = true
 		c.slotSince = time.Now()
@@ -100,7 +100,7 @@ func (c *call) takeCPU(resuming bool) {
 func (c *call) releaseCPU() {
 	if c.slotHeld {
 		c.route.pool.computing.Add(-1)
-		c.h.cpu.release()
+		c.h.e.cpu.release()
 		c.slotHeld = false
 	}
 }

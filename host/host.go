@@ -26,8 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/kv"
@@ -145,6 +143,20 @@ type Options struct {
 // route sets one: 4.5 MB, as on Vercel.
 const DefaultBodyLimit = 4_718_592
 
+// engine returns the engine fields of o, for New.
+func (o Options) engine() EngineOptions {
+	return EngineOptions{Logger: o.Logger, CacheDir: o.CacheDir, MemoryLimitPages: o.MemoryLimitPages,
+		CloseOnContextDone: o.CloseOnContextDone, GuestConcurrency: o.GuestConcurrency,
+		MemoryBudget: o.MemoryBudget, MaxGuestSockets: o.MaxGuestSockets}
+}
+
+// engineOptions sets o's engine fields to the engine's, which an app loaded
+// into it runs under.
+func (o *Options) engineOptions(e EngineOptions) {
+	o.CacheDir, o.MemoryLimitPages, o.CloseOnContextDone = e.CacheDir, e.MemoryLimitPages, e.CloseOnContextDone
+	o.GuestConcurrency, o.MemoryBudget, o.MaxGuestSockets = e.GuestConcurrency, e.MemoryBudget, e.MaxGuestSockets
+}
+
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -154,9 +166,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.RecycleMemory == 0 {
 		o.RecycleMemory = 64 << 20
-	}
-	if o.MemoryLimitPages == 0 {
-		o.MemoryLimitPages = 2048
 	}
 	if o.BodyLimit <= 0 {
 		o.BodyLimit = DefaultBodyLimit
@@ -179,14 +188,8 @@ func (o *Options) setDefaults() {
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = 64 << 10
 	}
-	if o.MemoryBudget == 0 {
-		o.MemoryBudget = defaultMemoryBudget()
-	}
 	if o.MaxSocketsPerInstance <= 0 {
 		o.MaxSocketsPerInstance = 16
-	}
-	if o.MaxGuestSockets <= 0 {
-		o.MaxGuestSockets = defaultGuestSockets()
 	}
 	if o.IdleInstanceTimeout <= 0 {
 		o.IdleInstanceTimeout = time.Minute
@@ -202,38 +205,30 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Host serves the routes of one bundle. It is safe for concurrent use.
+// Host serves one app: the routes of one bundle, on an Engine it may share
+// with other apps. It is an http.Handler, safe for concurrent use.
 type Host struct {
-	dir   string
-	opts  Options
-	log   *slog.Logger
-	kv    kv.Store
-	rt    wazero.Runtime
-	cache wazero.CompilationCache
-	// rtConfig makes both runtimes: rt, and the network runtime (net) for
-	// modules that use sockets, made on first use.
-	rtConfig wazero.RuntimeConfig
-	cpu      *cpuSlots // nil: no limit
-	netOnce  sync.Once
-	net      *netRuntime
-	netErr   error
+	dir  string
+	opts Options
+	log  *slog.Logger
+	kv   kv.Store
+	e    *Engine
+	// ownEngine is set when New made the engine for this app alone: Close
+	// closes it too.
+	ownEngine bool
 
 	state    atomic.Pointer[state]
 	reloadMu sync.Mutex
 
-	// life guards the runtime: compiling and instantiating hold it for
-	// reading, Close for writing, so Close never pulls the runtime from
-	// under a compilation.
+	// life guards the app's background work: adding to bg holds it for
+	// reading, Close for writing, so Close never waits for work being
+	// added.
 	life    sync.RWMutex
 	closed  bool
-	bg      sync.WaitGroup // background warm-ups and retries
+	bg      sync.WaitGroup // background warm-ups, retries and the reaper
 	done    chan struct{}  // closed by Close: background work stops
-	warmSem chan struct{}
 	reqSeq  atomic.Uint64
-	// guestFDs counts the descriptors guests hold (MaxGuestSockets), memory
-	// the linear memory of all instances (MemoryBudget).
-	guestFDs, memory budget
-	reqBase          string
+	reqBase string
 }
 
 // state is one generation of the route table. Reload swaps it atomically;
@@ -317,56 +312,39 @@ func firstPositive[T int | int64](vs ...T) T {
 }
 
 // New loads the bundle in dir (an app's .wasmroute directory) and returns a
-// Host serving it. Modules compile in the background; a request for a route
-// whose module is not compiled yet waits for it. Call Warm to wait for all of
-// them and learn which failed.
+// Host serving it, on an engine of its own. Modules compile in the
+// background; a request whose module is not compiled yet waits for it.
+// Call Warm to wait for all of them and learn which failed. To serve many
+// apps in one process, make one Engine and Load each into it.
 func New(dir string, opts Options) (*Host, error) {
+	e, err := NewEngine(opts.engine())
+	if err != nil {
+		return nil, err
+	}
+	h, err := e.Load(dir, opts)
+	if err != nil {
+		e.Close(context.Background())
+		return nil, err
+	}
+	h.ownEngine = true
+	return h, nil
+}
+
+// load makes the Host of the app in dir on e, with opts' engine fields set
+// from e.
+func load(e *Engine, dir string, opts Options) (*Host, error) {
 	opts.setDefaults()
 	if opts.AppName == "" {
 		if abs, err := filepath.Abs(dir); err == nil {
 			opts.AppName = filepath.Base(filepath.Dir(abs))
 		}
 	}
-	h := &Host{dir: dir, opts: opts, kv: opts.KV, done: make(chan struct{}), warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1))}
-	if n := opts.GuestConcurrency; n >= 0 && !opts.CloseOnContextDone {
-		if n == 0 {
-			n = runtime.NumCPU()
-		}
-		h.cpu = newCPUSlots(n)
-	}
-	// Every line names the app, so several hosts can share a log.
+	h := &Host{dir: dir, opts: opts, kv: opts.KV, e: e, done: make(chan struct{})}
+	// Every line names the app, so several apps can share a log.
 	h.log = opts.Logger.With(slog.String("app", opts.AppName))
-	h.guestFDs.limit = int64(opts.MaxGuestSockets)
-	h.memory.limit = int64(min(opts.MemoryBudget, 1<<62))
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
-	cfg := wazero.NewRuntimeConfigCompiler().
-		WithMemoryLimitPages(opts.MemoryLimitPages).
-		WithCloseOnContextDone(opts.CloseOnContextDone)
-	if opts.CacheDir != "off" {
-		cacheDir := opts.CacheDir
-		if cacheDir == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				base = os.TempDir()
-			}
-			cacheDir = filepath.Join(base, "wasmroute", "wazero")
-		}
-		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("compilation cache %s: %w", cacheDir, err)
-		}
-		h.cache = cache
-		cfg = cfg.WithCompilationCache(cache)
-	}
-	ctx := context.Background()
-	h.rtConfig = cfg
-	h.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-	if err := InstantiateImports(ctx, h.rt); err != nil {
-		h.Close(ctx)
-		return nil, err
-	}
 	if err := h.Reload(); err != nil {
-		h.Close(ctx)
+		h.unload(context.Background())
 		return nil, err
 	}
 	h.bg.Add(1)
@@ -479,24 +457,34 @@ func (h *Host) Reload() error {
 			}
 		}
 	}
+	h.life.RLock()
+	defer h.life.RUnlock()
+	if h.closed {
+		return nil
+	}
 	for _, p := range next.pools {
 		h.bg.Add(1)
 		go func() {
 			defer h.bg.Done()
-			h.warmSem <- struct{}{}
-			defer func() { <-h.warmSem }()
+			select {
+			case h.e.warmSem <- struct{}{}:
+			case <-h.done:
+				return
+			}
+			defer func() { <-h.e.warmSem }()
 			_ = p.warm() // a failure is logged and retried
 		}()
 	}
 	return nil
 }
 
-// Warm compiles every module of the app, and returns the errors of the
-// modules that cannot serve, joined.
+// Warm compiles every module of the app and starts an instance of each,
+// and returns the errors of the modules that cannot serve, joined: one that
+// does not compile, or whose guest fails while it initialises.
 func (h *Host) Warm(ctx context.Context) error {
 	var errs []error
 	for _, p := range h.state.Load().pools {
-		if err := p.compile(); err != nil {
+		if err := p.warm(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -506,8 +494,8 @@ func (h *Host) Warm(ctx context.Context) error {
 // errClosed is returned for work asked of a closed host.
 var errClosed = errors.New("host is closed")
 
-// withRuntime runs fn while the runtime is open.
-func (h *Host) withRuntime(fn func() error) error {
+// withApp runs fn while the app is loaded.
+func (h *Host) withApp(fn func() error) error {
 	h.life.RLock()
 	defer h.life.RUnlock()
 	if h.closed {
@@ -516,9 +504,29 @@ func (h *Host) withRuntime(fn func() error) error {
 	return fn()
 }
 
-// Close stops the runtime after background compilations finish. Requests
-// still running fail.
+// withRuntime runs fn while the app is loaded and the engine open.
+func (h *Host) withRuntime(fn func() error) error {
+	h.life.RLock()
+	defer h.life.RUnlock()
+	if h.closed {
+		return errClosed
+	}
+	return h.e.withRuntime(fn)
+}
+
+// Close unloads the app after its background work stops: idle instances
+// close now, and requests still running fail. A Host made by New closes
+// its engine too.
 func (h *Host) Close(ctx context.Context) error {
+	err := h.unload(ctx)
+	if h.ownEngine {
+		err = errors.Join(err, h.e.Close(ctx))
+	}
+	return err
+}
+
+// unload stops the app's background work and retires its pools.
+func (h *Host) unload(ctx context.Context) error {
 	h.life.Lock()
 	if !h.closed {
 		close(h.done)
@@ -531,17 +539,10 @@ func (h *Host) Close(ctx context.Context) error {
 			p.retire() // closes idle instances and their WASI systems
 		}
 	}
-	var err error
-	if h.rt != nil {
-		err = h.rt.Close(ctx)
-	}
-	if h.net != nil {
-		err = errors.Join(err, h.net.rt.Close(ctx))
-	}
-	if h.cache != nil {
-		err = errors.Join(err, h.cache.Close(ctx))
-	}
-	return err
+	h.e.modMu.Lock()
+	delete(h.e.hosts, h)
+	h.e.modMu.Unlock()
+	return nil
 }
 
 // Routes returns the patterns the host serves, in manifest order.

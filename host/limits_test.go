@@ -20,6 +20,7 @@ func TestRouteLimits(t *testing.T) {
 	opts := Options{}
 	opts.setDefaults()
 	opts.MaxInstances = 8
+	opts.MemoryLimitPages = 2048 // the engine's default
 	tests := []struct {
 		name  string
 		route bundle.SegmentConfig

@@ -123,3 +123,10 @@ func defaultMemoryBudget() uint64 {
 	}
 	return total / 2
 }
+
+// pageFaults is how many minor page faults the process has taken.
+func pageFaults() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Minflt
+}

@@ -15,7 +15,7 @@ type netRuntime struct{ rt wazero.Runtime }
 
 var errNoNetwork = errors.New("routes that use the network need a Unix host")
 
-func (h *Host) network() (*netRuntime, error) { return nil, errNoNetwork }
+func (e *Engine) network() (*netRuntime, error) { return nil, errNoNetwork }
 
 func (p *pool) newWASI(*instance) (context.Context, error) { return nil, errNoNetwork }
 

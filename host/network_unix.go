@@ -30,13 +30,13 @@ type netRuntime struct {
 }
 
 // network returns the network runtime, creating it on first use.
-func (h *Host) network() (*netRuntime, error) {
-	h.netOnce.Do(func() {
+func (e *Engine) network() (*netRuntime, error) {
+	e.netOnce.Do(func() {
 		ctx := context.Background()
-		rt := wazero.NewRuntimeWithConfig(ctx, h.rtConfig)
+		rt := wazero.NewRuntimeWithConfig(ctx, e.rtConfig)
 		fail := func(err error) {
 			rt.Close(ctx)
-			h.netErr = fmt.Errorf("network runtime: %w", err)
+			e.netErr = fmt.Errorf("network runtime: %w", err)
 		}
 		if err := instantiateHostFunctions(ctx, rt); err != nil {
 			fail(err)
@@ -54,9 +54,9 @@ func (h *Host) network() (*netRuntime, error) {
 			fail(err)
 			return
 		}
-		h.net = &netRuntime{rt: rt, wasi: cm}
+		e.net = &netRuntime{rt: rt, wasi: cm}
 	})
-	return h.net, h.netErr
+	return e.net, e.netErr
 }
 
 var monotonicEpoch = time.Now()
@@ -66,11 +66,11 @@ var monotonicEpoch = time.Now()
 // real, there are no preopened directories, and sockets go through
 // guardedSystem.
 func (p *pool) newWASI(inst *instance) (context.Context, error) {
-	n, err := p.h.network()
+	n, err := p.h.e.network()
 	if err != nil {
 		return nil, err
 	}
-	if !p.h.guestFDs.acquire(instanceFDs) {
+	if !p.h.e.guestFDs.acquire(instanceFDs) {
 		return nil, errFDBudget
 	}
 	s := &unix.System{
@@ -90,7 +90,7 @@ func (p *pool) newWASI(inst *instance) (context.Context, error) {
 		fd, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			s.Close(context.Background())
-			p.h.guestFDs.release(instanceFDs)
+			p.h.e.guestFDs.release(instanceFDs)
 			return nil, err
 		}
 		s.Preopen(unix.FD(fd), name, wasi.FDStat{FileType: wasi.CharacterDeviceType, RightsBase: wasi.FileRights})
@@ -99,13 +99,13 @@ func (p *pool) newWASI(inst *instance) (context.Context, error) {
 	mi, err := n.wasi.Instantiate(context.Background(), wasip1.WithWASI(g))
 	if err != nil {
 		s.Close(context.Background())
-		p.h.guestFDs.release(instanceFDs)
+		p.h.e.guestFDs.release(instanceFDs)
 		return nil, err
 	}
 	inst.sockets = g
 	inst.wasi = closerFunc(func() error {
 		err := mi.Close(context.Background())
-		p.h.guestFDs.release(instanceFDs + int64(len(g.sockets)))
+		p.h.e.guestFDs.release(instanceFDs + int64(len(g.sockets)))
 		return err
 	})
 	return wazergo.WithModuleInstance(context.Background(), mi), nil
@@ -182,12 +182,12 @@ func (g *guardedSystem) SockOpen(ctx context.Context, family wasi.ProtocolFamily
 	if len(g.sockets) >= h.opts.MaxSocketsPerInstance {
 		return ^wasi.FD(0), g.refuse(ctx, wasi.EMFILE, "open", "", "the instance holds "+strconv.Itoa(len(g.sockets))+" sockets, its limit")
 	}
-	if !h.guestFDs.acquire(1) {
+	if !h.e.guestFDs.acquire(1) {
 		return ^wasi.FD(0), g.refuse(ctx, wasi.ENFILE, "open", "", "the host's guest sockets are all in use")
 	}
 	fd, errno := g.System.SockOpen(ctx, family, socketType, protocol, rightsBase, rightsInheriting)
 	if errno != wasi.ESUCCESS {
-		h.guestFDs.release(1)
+		h.e.guestFDs.release(1)
 		return fd, errno
 	}
 	g.sockets[fd] = true
@@ -199,7 +199,7 @@ func (g *guardedSystem) FDClose(ctx context.Context, fd wasi.FD) wasi.Errno {
 	errno := g.System.FDClose(ctx, fd)
 	if g.sockets[fd] && errno == wasi.ESUCCESS {
 		delete(g.sockets, fd)
-		g.inst.pool.h.guestFDs.release(1)
+		g.inst.pool.h.e.guestFDs.release(1)
 	}
 	return errno
 }

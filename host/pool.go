@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
@@ -115,9 +113,9 @@ func (p *pool) key() string {
 // runtime is the runtime the pool's module compiles and runs in.
 func (p *pool) runtime() (wazero.Runtime, error) {
 	if !p.network {
-		return p.h.rt, nil
+		return p.h.e.rt, nil
 	}
-	n, err := p.h.network()
+	n, err := p.h.e.network()
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +140,7 @@ func (p *pool) compile() error {
 	case p.compileErr != nil && time.Now().Before(p.retryAt):
 		return p.compileErr
 	}
-	err := p.h.withRuntime(func() (err error) {
+	err := p.h.withApp(func() (err error) {
 		p.compiled, err = p.doCompile()
 		return err
 	})
@@ -162,22 +160,16 @@ func (p *pool) compile() error {
 var errRetired = errors.New("route retired")
 
 func (p *pool) doCompile() (wazero.CompiledModule, error) {
-	bin, err := bundle.ReadModule(p.h.dir, bundle.Module{File: p.module, SHA256: p.sha})
-	if err != nil {
-		return nil, err
+	read := func() ([]byte, error) {
+		return bundle.ReadModule(p.h.dir, bundle.Module{File: p.module, SHA256: p.sha})
 	}
-	rt, err := p.runtime()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.name, err)
-	}
-	// One compilation uses every core: the first request waits for it.
-	ctx := experimental.WithCompilationWorkers(context.Background(), runtime.NumCPU())
-	cm, err := rt.CompileModule(ctx, bin)
+	// Apps built from the same source share the compiled module.
+	cm, err := p.h.e.compiled(p.sha, p.network, read)
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w", p.module, err)
 	}
 	if err := checkExports(cm); err != nil {
-		cm.Close(context.Background())
+		p.h.e.release(p.sha, p.network)
 		return nil, fmt.Errorf("module %s: %w", p.module, err)
 	}
 	if p.cloneErr = cloneable(cm); p.cloneErr != nil {
@@ -481,7 +473,7 @@ func (p *pool) closeCompiled() {
 	p.noClone = true
 	p.snapMu.Unlock()
 	if p.compiled != nil {
-		p.compiled.Close(context.Background())
+		p.h.e.release(p.sha, p.network)
 		p.compiled = nil
 	}
 }
@@ -508,7 +500,7 @@ func (p *pool) newInstance() (*instance, error) {
 // instantiate starts an instance of the compiled module: a clone of snap,
 // or with snap nil a fresh one that runs the module's initialisation.
 func (p *pool) instantiate(snap *snapshot) (*instance, error) {
-	inst := &instance{pool: p, stack: make([]uint64, 3), mem: &memoryUse{budget: &p.h.memory}}
+	inst := &instance{pool: p, stack: make([]uint64, 3), mem: &memoryUse{budget: &p.h.e.memory}}
 	// wazero cannot take a refusal of a memory's first allocation, so the
 	// module's initial memory comes from the budget before it starts.
 	if !inst.mem.resize(initialMemory(p.compiled)) {
@@ -590,15 +582,6 @@ func initialMemory(cm wazero.CompiledModule) uint64 {
 		return uint64(m.Min()) * 65536
 	}
 	return 0
-}
-
-// InstantiateContext returns ctx carrying the linear memory allocator the host
-// gives every instance (on Linux, one lazily committed mapping per instance,
-// so growing memory never copies). Tools that instantiate guest modules
-// themselves pass it to wazero's InstantiateModule to create instances the way
-// the host does.
-func InstantiateContext(ctx context.Context) context.Context {
-	return memoryContext(ctx, 0, nil, nil)
 }
 
 // checkExports refuses modules that do not speak this host's ABI version.

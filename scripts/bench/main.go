@@ -40,10 +40,10 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/internal/build"
+	"github.com/wasmroute/wasmroute/internal/hostprobe"
 )
 
 func main() {
@@ -423,33 +423,19 @@ func measureModules(ctx context.Context, bundleDir, cache string) error {
 	if err := h.Warm(ctx); err != nil {
 		return err
 	}
-	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions(abi.ExportInitialize).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep()
-	rt2 := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(mustCache(cache)))
-	defer rt2.Close(ctx)
-	if err := host.InstantiateImports(ctx, rt2); err != nil {
-		return err
-	}
-	bin, err := bundle.ReadModule(bundleDir, m.Modules[0])
-	if err != nil {
-		return err
-	}
-	cm, err := rt2.CompileModule(ctx, bin)
-	if err != nil {
-		return err
-	}
-	var times []time.Duration
-	for i := 0; i < 30; i++ {
-		start := time.Now()
-		mod, err := rt2.InstantiateModule(host.InstantiateContext(ctx), cm, cfg)
+	for _, fresh := range []bool{true, false} {
+		times, faults, err := hostprobe.InstanceTimes(h, 200, fresh)
 		if err != nil {
 			return err
 		}
-		times = append(times, time.Since(start))
-		mod.Close(ctx)
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		what := "new instance, clone of the snapshot:"
+		if fresh {
+			what = "new instance, fresh (+ _initialize):"
+		}
+		fmt.Printf("%-38s %8s median, %8s p99, %4.0f page faults (%.0f KiB) each (200 of the app module)\n",
+			what, fmtDur(times[100]), fmtDur(times[197]), faults, faults*4)
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	fmt.Printf("instance creation (+ _initialize):    %8s median, %s p90 (30 instances of the app module)\n", fmtDur(times[15]), fmtDur(times[27]))
 	return nil
 }
 
