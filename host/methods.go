@@ -70,3 +70,20 @@ func (s methodSet) allow() string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// answerMethods is the stage after CORS: a method the route does not
+// export gets 405 with Allow, and OPTIONS, unless exported, 204 with Allow,
+// without entering the guest. It reports whether it answered.
+func answerMethods(rec *recorder, r *http.Request, rt *route) bool {
+	m := methodBit(r.Method)
+	if rt.methods.serves(m) {
+		return false
+	}
+	rec.Header().Set("Allow", rt.allow)
+	if m == methodOPTIONS {
+		rec.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	writeError(rec, http.StatusMethodNotAllowed, "Method Not Allowed")
+	return true
+}

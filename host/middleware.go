@@ -82,3 +82,12 @@ func middlewareNext(ctx context.Context, mod api.Module, stack []uint64) {
 	c.nextSet = true
 	result(stack, 0)
 }
+
+// inlineMiddleware reports whether rt's module will run the middleware
+// with the route's handler for r, in one call: rt serves r's method and
+// accepts its declared body size. For any other request (no route, 405,
+// automatic OPTIONS, a CORS preflight, 413) the host answers without the
+// route, so the middleware runs alone first.
+func inlineMiddleware(rt *route, r *http.Request) bool {
+	return rt != nil && rt.withMiddleware && rt.methods.serves(methodBit(r.Method)) && r.ContentLength <= rt.bodyLimit
+}
