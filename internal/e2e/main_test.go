@@ -28,6 +28,8 @@ var (
 	faultyDir  = filepath.Join("testdata", "faulty")
 	// plainDir is an app built without the loop countdown (NoLoopCheck).
 	plainDir = filepath.Join("testdata", "plain")
+	// tckDir implements the ABI conformance routes (abi/tck) with the SDK.
+	tckDir = filepath.Join("testdata", "tck")
 )
 
 // cacheDir is one compilation cache for every host in this test binary.
@@ -42,7 +44,7 @@ func run(m *testing.M) int {
 	for _, app := range []struct {
 		dir  string
 		opts build.Options
-	}{{exampleDir, build.Options{}}, {faultyDir, build.Options{}}, {plainDir, build.Options{NoLoopCheck: true}}} {
+	}{{exampleDir, build.Options{}}, {faultyDir, build.Options{}}, {plainDir, build.Options{NoLoopCheck: true}}, {tckDir, build.Options{}}} {
 		if _, err := build.Build(ctx, app.dir, app.opts); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n", app.dir, err)
 			return 1

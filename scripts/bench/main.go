@@ -43,7 +43,6 @@ import (
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/internal/build"
-	"github.com/wasmroute/wasmroute/internal/hostprobe"
 )
 
 func main() {
@@ -58,13 +57,22 @@ func main() {
 		fmt.Println(fmtDur(mean))
 		return
 	}
+	if len(os.Args) > 4 && os.Args[1] == "-many-apps" {
+		n, _ := strconv.Atoi(os.Args[4])
+		if err := manyAppsChild(os.Args[2], os.Args[3], n); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	duration := flag.Duration("d", 10*time.Second, "load duration per endpoint and server")
 	conns := flag.Int("c", 50, "concurrent connections")
 	app := flag.String("app", "examples/api", "app directory to benchmark")
-	only := flag.String("only", "", `run one part: "load", "guest", "modules" or "timelimits" (default: all)`)
+	only := flag.String("only", "", `run one part: "load", "guest", "modules", "shape" or "timelimits" (default: all)`)
+	before := flag.String("before", "", "a git revision whose build the shape part measures beside this one")
 	probe := flag.String("probe", filepath.Join("scripts", "bench", "probe"), "the probe app for the guest code speed part")
 	flag.Parse()
-	if err := run(*app, *probe, *duration, *conns, *only); err != nil {
+	if err := run(*app, *probe, *before, *duration, *conns, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -80,7 +88,7 @@ var endpoints = []endpoint{
 	{"POST /api/users", "POST", "/api/users", `{"name":"Ada","email":"ada@example.com"}`},
 }
 
-func run(app, probe string, duration time.Duration, conns int, only string) error {
+func run(app, probe, before string, duration time.Duration, conns int, only string) error {
 	ctx := context.Background()
 	wrk, err := ensureWrk()
 	if err != nil {
@@ -132,6 +140,27 @@ func run(app, probe string, duration time.Duration, conns int, only string) erro
 			return err
 		}
 		if err := measureColdStart(wasmrouteBin, app, cache); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "shape" {
+		builds := []*shapeBuild{{name: "this build", cli: wasmrouteBin, app: app}}
+		if before != "" {
+			b, err := prepareBefore(before, app, work)
+			defer removeWorktree(work)
+			if err != nil {
+				return err
+			}
+			builds = append(builds, b)
+		}
+		if err := measureShape(builds, work); err != nil {
+			return err
+		}
+		fmt.Println()
+		if err := measureIsolation(bundleDir, work, cache); err != nil {
+			return err
+		}
+		if err := measureManyApps(bundleDir, cache, 100); err != nil {
 			return err
 		}
 	}
@@ -413,29 +442,6 @@ func measureModules(ctx context.Context, bundleDir, cache string) error {
 	}
 	fmt.Printf("wazero compile, warm cache, new proc: %8s per module\n", strings.TrimSpace(string(out)))
 
-	// Instance creation: what the host does per new instance.
-	h, err := host.New(bundleDir, host.Options{CacheDir: cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		LookupSecret: func(string) (string, bool) { return "bench", true }})
-	if err != nil {
-		return err
-	}
-	defer h.Close(ctx)
-	if err := h.Warm(ctx); err != nil {
-		return err
-	}
-	for _, fresh := range []bool{true, false} {
-		times, faults, err := hostprobe.InstanceTimes(h, 200, fresh)
-		if err != nil {
-			return err
-		}
-		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-		what := "new instance, clone of the snapshot:"
-		if fresh {
-			what = "new instance, fresh (+ _initialize):"
-		}
-		fmt.Printf("%-38s %8s median, %8s p99, %4.0f page faults (%.0f KiB) each (200 of the app module)\n",
-			what, fmtDur(times[100]), fmtDur(times[197]), faults, faults*4)
-	}
 	return nil
 }
 
