@@ -44,22 +44,24 @@ func cloneable(cm wazero.CompiledModule) error {
 }
 
 // takeSnapshot records mod, an instance that has just run _initialize and
-// served nothing, as the pool's snapshot, unless the pool has one or cannot
-// have one. A failure is logged once, and the pool serves fresh instances.
-func (p *pool) takeSnapshot(mod api.Module) {
+// served nothing, as the pool's snapshot, and returns it, unless the pool
+// has one or cannot have one (nil). A failure is logged once, and the pool
+// serves fresh instances.
+func (p *pool) takeSnapshot(mod api.Module) *snapshot {
 	p.snapMu.Lock()
 	defer p.snapMu.Unlock()
 	if p.snap != nil || p.noClone {
-		return
+		return nil
 	}
 	snap, err := newSnapshot(mod)
 	if err != nil {
 		p.disableClonesLocked(err)
-		return
+		return nil
 	}
 	p.snap = snap
 	p.h.log.Debug("snapshot taken; new instances are clones", slog.String("module", p.module),
 		slog.Uint64("memory", snap.size), slog.Int("globals", len(snap.globals)))
+	return snap
 }
 
 func newSnapshot(mod api.Module) (*snapshot, error) {

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
@@ -211,7 +213,13 @@ func (e *Engine) compile(network bool, read func() ([]byte, error)) (wazero.Comp
 		}
 		// One compilation uses every core: the first request waits for it.
 		ctx := experimental.WithCompilationWorkers(context.Background(), runtime.NumCPU())
+		start := time.Now()
 		cm, err = rt.CompileModule(ctx, bin)
+		if time.Since(start) > 100*time.Millisecond {
+			// Not from the cache: compiling took hundreds of MB of
+			// garbage, which the Go runtime would keep for minutes.
+			debug.FreeOSMemory()
+		}
 		return err
 	})
 	return cm, err

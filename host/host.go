@@ -205,7 +205,7 @@ func (h *Host) Reload() error {
 	if h.closed {
 		return nil
 	}
-	for _, p := range next.pools {
+	for i, p := range next.pools {
 		h.bg.Add(1)
 		go func() {
 			defer h.bg.Done()
@@ -215,7 +215,15 @@ func (h *Host) Reload() error {
 				return
 			}
 			defer func() { <-h.e.warmSem }()
-			_ = p.warm() // a failure is logged and retried
+			// A failure is logged and retried. The app's main module gets a
+			// warm instance; the network module, which serves few routes
+			// and whose instances are large, only compiles until a request
+			// needs it.
+			if i == 0 {
+				_ = p.warm()
+			} else {
+				_ = p.compile()
+			}
 		}()
 	}
 	return nil

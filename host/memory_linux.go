@@ -66,11 +66,38 @@ func newMemoryImage(b []byte) (*memoryImage, error) {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "wasmroute-snapshot")
-	if _, err := f.Write(b); err != nil {
+	// Pages of zeros stay holes, which cost no memory and read as zeros:
+	// much of a Go guest's memory after init is heap it has not used yet.
+	err = f.Truncate(int64(len(b)))
+	for off := 0; off < len(b) && err == nil; off += pageSize {
+		page := b[off:min(off+pageSize, len(b))]
+		if !allZero(page) {
+			_, err = f.WriteAt(page, int64(off))
+		}
+	}
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return &memoryImage{f: f, size: uint64(len(b))}, nil
+}
+
+// pageSize is the unit the image is stored and shared in.
+const pageSize = 4096
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if *(*uint64)(unsafe.Pointer(&b[0])) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // close releases the image; clones that map it keep their mappings.

@@ -491,10 +491,18 @@ func (p *pool) newInstance() (*instance, error) {
 		p.disableClones(fmt.Errorf("cloning: %w", err))
 	}
 	inst, err := p.instantiate(nil)
-	if err == nil && p.cloneErr == nil {
-		p.takeSnapshot(inst.mod)
+	if err != nil || p.cloneErr != nil {
+		return inst, err
 	}
-	return inst, err
+	// The instance that gave the snapshot has all its pages of its own;
+	// a clone of it shares them with the snapshot, so it takes its place.
+	if snap := p.takeSnapshot(inst.mod); snap != nil {
+		if clone, err := p.instantiate(snap); err == nil {
+			inst.close()
+			return clone, nil
+		}
+	}
+	return inst, nil
 }
 
 // instantiate starts an instance of the compiled module: a clone of snap,

@@ -324,6 +324,19 @@ func manyAppsChild(bundleDir, cache string, n int) error {
 	fmt.Printf("%d apps in one engine (examples/api, each its own env), one request each: RSS %d MiB (%d MiB before the first),\n",
 		n, selfRSS()>>20, rssBefore>>20)
 	fmt.Printf("  loading the last one and its first answer took %s\n", fmtDur(last))
+	if b, err := os.ReadFile("/proc/self/smaps_rollup"); err == nil {
+		var parts []string
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, key := range []string{"Anonymous:", "Shmem:", "Pss_Shmem:", "Rss:"} {
+				if strings.HasPrefix(line, key) {
+					parts = append(parts, strings.Join(strings.Fields(line), " "))
+				}
+			}
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("  %s; Go heap in use %d MiB\n", strings.Join(parts, ", "), ms.HeapInuse>>20)
+	}
 	return nil
 }
 
