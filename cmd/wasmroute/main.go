@@ -59,7 +59,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:3000", "address to listen on (HOST:PORT)")
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", `compiled-module cache directory (default: the user cache dir; "off" disables)`)
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances per route, and so requests one route serves at once (default 4 × GOMAXPROCS)")
+	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances of each module of the app, and so requests it serves at once (default 4 × GOMAXPROCS, at least 8)")
 	cmd.Flags().IntVar(&f.concurrency, "guest-concurrency", 0, "guest calls computing at once; waiting ones do not count (default: the number of CPUs; -1: no limit)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
