@@ -433,7 +433,7 @@ func measureModules(ctx context.Context, bundleDir, cache string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("wazero compile, no cache:            %8s per module (mean of %d, %.1f MB each)\n", fmtDur(mean), len(m.Routes), float64(size)/1e6)
+	fmt.Printf("wazero compile, no cache:            %8s per module (mean of %d, %.1f MB each)\n", fmtDur(mean), len(m.Modules), float64(size)/1e6)
 
 	// The cache was filled before the load test; read it from a new process.
 	out, err := exec.Command(os.Args[0], "-compile-cached", bundleDir, cache).Output()
