@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"unsafe"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -151,4 +152,23 @@ func (snap *snapshot) restore(ctx context.Context, mod api.Module) error {
 		return fmt.Errorf("%s returned %d: the guest cannot reseed its random state", abi.ExportReseed, res[0])
 	}
 	return nil
+}
+
+// pageSize is the unit a snapshot's image is stored and shared in.
+const pageSize = 4096
+
+// allZero reports whether b holds only zeros.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if *(*uint64)(unsafe.Pointer(&b[0])) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

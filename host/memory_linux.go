@@ -82,24 +82,6 @@ func newMemoryImage(b []byte) (*memoryImage, error) {
 	return &memoryImage{f: f, size: uint64(len(b))}, nil
 }
 
-// pageSize is the unit the image is stored and shared in.
-const pageSize = 4096
-
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if *(*uint64)(unsafe.Pointer(&b[0])) != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // close releases the image; clones that map it keep their mappings.
 func (im *memoryImage) close() { im.f.Close() }
 
@@ -128,6 +110,11 @@ func (m *mmapMemory) Free() {
 // the budget use accounts to (nil: none), and starts as image (nil: zeroes).
 func memoryContext(ctx context.Context, limit uint64, use *memoryUse, image *memoryImage) context.Context {
 	return experimental.WithMemoryAllocator(ctx, mmapAllocator{limit: limit, use: use, image: image})
+}
+
+// memoryAllocator is the allocator memoryContext gives, with no budget.
+func memoryAllocator(limit uint64, image *memoryImage) experimental.MemoryAllocator {
+	return mmapAllocator{limit: limit, image: image}
 }
 
 // defaultMemoryBudget is half the memory the process may use: the

@@ -17,19 +17,19 @@ type sliceAllocator struct {
 	image *memoryImage // nil: a fresh instance
 }
 
-func (a sliceAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
-	if a.limit > 0 && a.limit < max {
-		max = a.limit
+func (a sliceAllocator) Allocate(capacity, maxSize uint64) experimental.LinearMemory {
+	if a.limit > 0 && a.limit < maxSize {
+		maxSize = a.limit
 	}
 	if a.image == nil {
-		return &sliceMemory{max: max, buf: make([]byte, 0, min(capacity, max)), use: a.use}
+		return &sliceMemory{max: maxSize, buf: make([]byte, 0, min(capacity, maxSize)), use: a.use}
 	}
-	if uint64(len(a.image.data)) > max {
+	if uint64(len(a.image.data)) > maxSize {
 		return nil
 	}
-	buf := make([]byte, len(a.image.data), max(uint64(len(a.image.data)), min(capacity, max)))
+	buf := make([]byte, len(a.image.data), max(uint64(len(a.image.data)), min(capacity, maxSize)))
 	copy(buf, a.image.data)
-	return &sliceMemory{max: max, buf: buf[:0], use: a.use}
+	return &sliceMemory{max: maxSize, buf: buf[:0], use: a.use}
 }
 
 // memoryImage is a snapshot's linear memory, which clones copy.
@@ -72,6 +72,11 @@ func (m *sliceMemory) Free() {
 // linear memory may grow to limit bytes (0: the runtime's limit).
 func memoryContext(ctx context.Context, limit uint64, use *memoryUse, image *memoryImage) context.Context {
 	return experimental.WithMemoryAllocator(ctx, sliceAllocator{limit: limit, use: use, image: image})
+}
+
+// memoryAllocator is the allocator memoryContext gives, with no budget.
+func memoryAllocator(limit uint64, image *memoryImage) experimental.MemoryAllocator {
+	return sliceAllocator{limit: limit, image: image}
 }
 
 // defaultMemoryBudget is the instance memory budget where the host cannot
