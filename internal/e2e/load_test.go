@@ -151,6 +151,10 @@ func TestLoadWithFaults(t *testing.T) {
 	if st := stats(s, "/api/trap"); st.Discarded == 0 {
 		t.Errorf("the module kept instances that failed")
 	}
+	// Every instance after the first was a clone of the snapshot.
+	if logs := s.logs.String(); !strings.Contains(logs, snapshotTaken) || strings.Contains(logs, "cannot be cloned") {
+		t.Errorf("the faults were not served by clones:\n%s", logs)
+	}
 	// Connection goroutines end when their connections close, which the
 	// server sees asynchronously: wait for the count, with a deadline.
 	deadline := time.Now().Add(10 * time.Second)
