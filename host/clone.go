@@ -54,7 +54,11 @@ func (p *pool) takeSnapshot(mod api.Module) *snapshot {
 	if p.snap != nil || p.noClone {
 		return nil
 	}
-	snap, err := newSnapshot(mod)
+	key := p.sha
+	if p.network {
+		key += "+net"
+	}
+	snap, err := newSnapshot(mod, func(b []byte) *memoryImage { return p.h.e.baseImage(key, b) })
 	if err != nil {
 		p.disableClonesLocked(err)
 		return nil
@@ -65,7 +69,10 @@ func (p *pool) takeSnapshot(mod api.Module) *snapshot {
 	return snap
 }
 
-func newSnapshot(mod api.Module) (*snapshot, error) {
+// newSnapshot reads mod's state; base returns the image of the module's
+// first snapshot in the engine (nil: none), which the new image is stored
+// over.
+func newSnapshot(mod api.Module, base func([]byte) *memoryImage) (*snapshot, error) {
 	im, ok := mod.(experimental.InternalModule)
 	if !ok {
 		return nil, errors.New("the runtime does not expose the module's globals")
@@ -92,7 +99,7 @@ func newSnapshot(mod api.Module) (*snapshot, error) {
 		return nil, errors.New("reading the instance's memory")
 	}
 	var err error
-	if snap.image, err = newMemoryImage(b); err != nil {
+	if snap.image, err = newMemoryImage(b, base(b)); err != nil {
 		return nil, fmt.Errorf("storing the memory image: %w", err)
 	}
 	return snap, nil

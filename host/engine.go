@@ -97,11 +97,13 @@ type Engine struct {
 	// the linear memory of all instances (MemoryBudget).
 	guestFDs, memory budget
 
-	// modMu guards modules, the compiled modules by runtime and digest,
-	// and hosts, the apps loaded.
+	// modMu guards modules, the compiled modules by runtime and digest;
+	// hosts, the apps loaded; and bases, the first snapshot image of each
+	// module, which later snapshots of it are stored over.
 	modMu   sync.Mutex
 	modules map[string]*sharedModule
 	hosts   map[*Host]bool
+	bases   map[string]*memoryImage
 }
 
 // sharedModule is one compiled module and the pools that use it.
@@ -115,7 +117,7 @@ type sharedModule struct {
 func NewEngine(opts EngineOptions) (*Engine, error) {
 	opts.setDefaults()
 	e := &Engine{opts: opts, log: opts.Logger, warmSem: make(chan struct{}, max(1, runtime.NumCPU()-1)),
-		modules: map[string]*sharedModule{}, hosts: map[*Host]bool{}}
+		modules: map[string]*sharedModule{}, hosts: map[*Host]bool{}, bases: map[string]*memoryImage{}}
 	if n := opts.GuestConcurrency; n >= 0 && !opts.CloseOnContextDone {
 		if n == 0 {
 			n = runtime.NumCPU()
@@ -253,6 +255,23 @@ func (e *Engine) release(sha string, network bool) {
 	}
 }
 
+// baseImage returns the base snapshot image of the module with key, made
+// from b if it has none, or nil if it cannot be made.
+func (e *Engine) baseImage(key string, b []byte) *memoryImage {
+	e.modMu.Lock()
+	defer e.modMu.Unlock()
+	if im := e.bases[key]; im != nil {
+		return im
+	}
+	im, err := newBaseImage(b)
+	if err != nil {
+		e.log.Warn("snapshot images of this module are not shared", slog.String("module", key), slog.String("error", err.Error()))
+		return nil
+	}
+	e.bases[key] = im
+	return im
+}
+
 // Load loads the bundle in dir (an app's .wasmroute directory) into the
 // engine, and returns the Host serving it. opts configures the app; its
 // engine fields (CacheDir, MemoryLimitPages, CloseOnContextDone,
@@ -291,6 +310,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.life.Lock()
 	e.closed = true
 	e.life.Unlock()
+	e.modMu.Lock()
+	for key, im := range e.bases {
+		im.close()
+		delete(e.bases, key)
+	}
+	e.modMu.Unlock()
 	if e.rt != nil {
 		err = errors.Join(err, e.rt.Close(ctx))
 	}

@@ -70,7 +70,7 @@ func TestMemoryImage(t *testing.T) {
 	image := make([]byte, 5*pageSize+100)
 	copy(image[pageSize:], "first")
 	copy(image[4*pageSize+7:], "second")
-	im, err := newMemoryImage(image)
+	im, err := newMemoryImage(image, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +97,59 @@ func TestMemoryImage(t *testing.T) {
 	three := alloc()
 	if !bytes.Equal(three[:len(image)], image) {
 		t.Fatal("the image changed")
+	}
+}
+
+// TestMemoryImageOverBase checks images stored over a base image: a clone
+// of each starts with exactly its own memory, whether it differs from the
+// base in a few pages, is longer, or differs everywhere.
+func TestMemoryImageOverBase(t *testing.T) {
+	base := make([]byte, 64*pageSize)
+	for i := range base {
+		base[i] = byte(i / pageSize)
+	}
+	baseImage, err := newBaseImage(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer baseImage.close()
+	changed := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), base...)) }
+	tests := []struct {
+		name string
+		mem  []byte
+	}{
+		{"the same", base},
+		{"a few pages differ", changed(func(b []byte) []byte {
+			b[3*pageSize] = 0xff
+			copy(b[40*pageSize:], "changed")
+			clear(b[50*pageSize : 51*pageSize]) // now zeros, over a non-zero base page
+			return b
+		})},
+		{"longer", changed(func(b []byte) []byte {
+			return append(b, append(make([]byte, pageSize), []byte("tail")...)...)
+		})},
+		{"shorter", base[:10*pageSize]},
+		{"different everywhere", changed(func(b []byte) []byte {
+			for i := 0; i < len(b); i += 2 * pageSize {
+				b[i] ^= 1
+			}
+			return b
+		})},
+	}
+	for _, tt := range tests {
+		im, err := newMemoryImage(tt.mem, baseImage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem := memoryAllocator(64<<20, im).Allocate(0, 1<<30)
+		if mem == nil {
+			t.Fatalf("%s: no memory", tt.name)
+		}
+		got := mem.Reallocate(uint64(len(tt.mem)) + pageSize)
+		if !bytes.Equal(got[:len(tt.mem)], tt.mem) || !allZero(got[len(tt.mem):]) {
+			t.Errorf("%s: a clone does not start as its image", tt.name)
+		}
+		mem.Free()
+		im.close()
 	}
 }

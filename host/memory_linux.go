@@ -43,47 +43,158 @@ func (a mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
 	if err != nil {
 		return nil
 	}
-	if a.image != nil && a.image.size > 0 {
-		_, err := unix.MmapPtr(int(a.image.f.Fd()), 0, unsafe.Pointer(&b[0]), uintptr(a.image.size),
-			syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_FIXED)
-		if err != nil {
-			_ = syscall.Munmap(b)
-			return nil
-		}
+	if a.image != nil && !a.image.mapInto(b) {
+		_ = syscall.Munmap(b)
+		return nil
 	}
 	return &mmapMemory{buf: b, use: a.use}
 }
 
 // memoryImage is a snapshot's linear memory, in a memfd that clones map.
+// An app's snapshot usually differs from another app's snapshot of the
+// same module in a few dozen pages (their environments differ), so the
+// engine keeps one base image per module, and an app's image holds only
+// the runs of pages that differ from it, mapped over the base.
 type memoryImage struct {
 	f    *os.File
 	size uint64
+	// base, when set, holds every page outside runs.
+	base *memoryImage
+	runs []pageRun
+	// view is a read-only mapping of a base image, to compare with.
+	view []byte
 }
 
-func newMemoryImage(b []byte) (*memoryImage, error) {
+// pageRun is a run of pages, in bytes.
+type pageRun struct{ off, n uint64 }
+
+// maxOverlayRuns is the most runs an image over a base may have, since a
+// clone maps each; an image that differs more holds all its pages.
+const maxOverlayRuns = 32
+
+// overlayGap is how many identical pages between two differing ones are
+// stored rather than mapped from the base, to keep the runs few.
+const overlayGap = 8
+
+// newMemoryImage stores b, over base if base is not nil and b differs
+// from it in few runs of pages.
+func newMemoryImage(b []byte, base *memoryImage) (*memoryImage, error) {
+	if base != nil {
+		if runs := diffRuns(base.view, b); len(runs) <= maxOverlayRuns {
+			f, err := memfdOf(b, runs)
+			if err != nil {
+				return nil, err
+			}
+			return &memoryImage{f: f, size: uint64(len(b)), base: base, runs: runs}, nil
+		}
+	}
+	f, err := memfdOf(b, []pageRun{{0, uint64(len(b))}})
+	if err != nil {
+		return nil, err
+	}
+	return &memoryImage{f: f, size: uint64(len(b))}, nil
+}
+
+// newBaseImage stores b as the base image of a module, with a view to
+// compare other images with.
+func newBaseImage(b []byte) (*memoryImage, error) {
+	im, err := newMemoryImage(b, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 0 {
+		im.view, err = syscall.Mmap(int(im.f.Fd()), 0, len(b), syscall.PROT_READ, syscall.MAP_SHARED)
+		if err != nil {
+			im.f.Close()
+			return nil, err
+		}
+	}
+	return im, nil
+}
+
+// diffRuns returns the runs of pages where b differs from base (pages past
+// the end of base differ unless they are zeros), joining runs less than
+// overlayGap pages apart.
+func diffRuns(base, b []byte) []pageRun {
+	var runs []pageRun
+	for off := 0; off < len(b); off += pageSize {
+		page := b[off:min(off+pageSize, len(b))]
+		var same bool
+		if off+len(page) <= len(base) {
+			same = string(page) == string(base[off:off+len(page)])
+		} else {
+			same = allZero(page)
+		}
+		if same {
+			continue
+		}
+		if n := len(runs); n > 0 && uint64(off) <= runs[n-1].off+runs[n-1].n+overlayGap*pageSize {
+			runs[n-1].n = uint64(off+len(page)) - runs[n-1].off
+			continue
+		}
+		runs = append(runs, pageRun{uint64(off), uint64(len(page))})
+	}
+	return runs
+}
+
+// memfdOf writes the non-zero pages of b within runs to a new memfd of
+// b's size. Pages of zeros stay holes, which cost no memory and read as
+// zeros: much of a Go guest's memory after init is heap it has not used.
+func memfdOf(b []byte, runs []pageRun) (*os.File, error) {
 	fd, err := unix.MemfdCreate("wasmroute-snapshot", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "wasmroute-snapshot")
-	// Pages of zeros stay holes, which cost no memory and read as zeros:
-	// much of a Go guest's memory after init is heap it has not used yet.
 	err = f.Truncate(int64(len(b)))
-	for off := 0; off < len(b) && err == nil; off += pageSize {
-		page := b[off:min(off+pageSize, len(b))]
-		if !allZero(page) {
-			_, err = f.WriteAt(page, int64(off))
+	for _, r := range runs {
+		for off := r.off; off < r.off+r.n && err == nil; off += pageSize {
+			page := b[off:min(off+pageSize, r.off+r.n)]
+			if !allZero(page) {
+				_, err = f.WriteAt(page, int64(off))
+			}
 		}
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &memoryImage{f: f, size: uint64(len(b))}, nil
+	return f, nil
 }
 
-// close releases the image; clones that map it keep their mappings.
-func (im *memoryImage) close() { im.f.Close() }
+// mapInto maps the image privately over the start of b: the base, then
+// the image's own runs over it.
+func (im *memoryImage) mapInto(b []byte) bool {
+	mapRange := func(f *os.File, off, n uint64) bool {
+		if n == 0 {
+			return true
+		}
+		_, err := unix.MmapPtr(int(f.Fd()), int64(off), unsafe.Pointer(&b[off]), uintptr(n),
+			syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_FIXED)
+		return err == nil
+	}
+	if im.base == nil {
+		return mapRange(im.f, 0, im.size)
+	}
+	if !mapRange(im.base.f, 0, min(im.base.size, im.size)) {
+		return false
+	}
+	for _, r := range im.runs {
+		if !mapRange(im.f, r.off, r.n) {
+			return false
+		}
+	}
+	return true
+}
+
+// close releases the image; clones that map it keep their mappings. A
+// base image stays with the engine.
+func (im *memoryImage) close() {
+	im.f.Close()
+	if im.view != nil {
+		_ = syscall.Munmap(im.view)
+	}
+}
 
 type mmapMemory struct {
 	buf []byte

@@ -38,9 +38,14 @@ type memoryImage struct {
 	size uint64
 }
 
-func newMemoryImage(b []byte) (*memoryImage, error) {
+// newMemoryImage stores b; off Linux images share nothing (base is
+// ignored).
+func newMemoryImage(b []byte, base *memoryImage) (*memoryImage, error) {
 	return &memoryImage{data: append([]byte(nil), b...), size: uint64(len(b))}, nil
 }
+
+// newBaseImage stores b as the base image of a module.
+func newBaseImage(b []byte) (*memoryImage, error) { return newMemoryImage(b, nil) }
 
 func (im *memoryImage) close() {}
 

@@ -303,8 +303,9 @@ func manyAppsChild(bundleDir, cache string, n int) error {
 		return err
 	}
 	defer e.Close(ctx)
-	rssBefore := selfRSS()
+	rssBefore, shmemBefore := selfRSS(), systemShmem()
 	var last time.Duration
+	var lastHost *host.Host
 	for i := range n {
 		start := time.Now()
 		h, err := e.Load(bundleDir, host.Options{Logger: logger, AppName: fmt.Sprintf("app%d", i),
@@ -319,15 +320,21 @@ func manyAppsChild(bundleDir, cache string, n int) error {
 			return fmt.Errorf("app %d: GET /api/hello answered %d", i, w.Code)
 		}
 		last = time.Since(start)
+		lastHost = h
 	}
 	runtime.GC()
 	fmt.Printf("%d apps in one engine (examples/api, each its own env), one request each: RSS %d MiB (%d MiB before the first),\n",
 		n, selfRSS()>>20, rssBefore>>20)
 	fmt.Printf("  loading the last one and its first answer took %s\n", fmtDur(last))
+	if times, faults, err := hostprobe.InstanceTimes(lastHost, 100, false); err == nil {
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		fmt.Printf("  a new clone in the last app (its snapshot stored over the first app's): %s median, %s p99, %.0f page faults\n",
+			fmtDur(times[50]), fmtDur(times[98]), faults)
+	}
 	if b, err := os.ReadFile("/proc/self/smaps_rollup"); err == nil {
 		var parts []string
 		for _, line := range strings.Split(string(b), "\n") {
-			for _, key := range []string{"Anonymous:", "Shmem:", "Pss_Shmem:", "Rss:"} {
+			for _, key := range []string{"Anonymous:", "Pss_Shmem:", "Rss:", "Pss:"} {
 				if strings.HasPrefix(line, key) {
 					parts = append(parts, strings.Join(strings.Fields(line), " "))
 				}
@@ -335,9 +342,27 @@ func manyAppsChild(bundleDir, cache string, n int) error {
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		fmt.Printf("  %s; Go heap in use %d MiB\n", strings.Join(parts, ", "), ms.HeapInuse>>20)
+		fmt.Printf("  %s; Go heap in use %d MiB; snapshot images (the machine's Shmem grew) %d MiB\n",
+			strings.Join(parts, ", "), ms.HeapInuse>>20, (systemShmem()-shmemBefore)>>20)
 	}
 	return nil
+}
+
+// systemShmem is the machine's shared memory (/proc/meminfo), where memfd
+// pages live whether mapped or not.
+func systemShmem() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Shmem:"); ok {
+			var kb uint64
+			fmt.Sscan(rest, &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func selfRSS() uint64 {
