@@ -61,8 +61,6 @@ type memoryImage struct {
 	// base, when set, holds every page outside runs.
 	base *memoryImage
 	runs []pageRun
-	// view is a read-only mapping of a base image, to compare with.
-	view []byte
 }
 
 // pageRun is a run of pages, in bytes.
@@ -80,7 +78,15 @@ const overlayGap = 8
 // from it in few runs of pages.
 func newMemoryImage(b []byte, base *memoryImage) (*memoryImage, error) {
 	if base != nil {
-		if runs := diffRuns(base.view, b); len(runs) <= maxOverlayRuns {
+		view, err := base.mapView()
+		if err != nil {
+			return nil, err
+		}
+		runs := diffRuns(view, b)
+		if len(view) > 0 {
+			_ = syscall.Munmap(view)
+		}
+		if len(runs) <= maxOverlayRuns {
 			f, err := memfdOf(b, runs)
 			if err != nil {
 				return nil, err
@@ -95,21 +101,16 @@ func newMemoryImage(b []byte, base *memoryImage) (*memoryImage, error) {
 	return &memoryImage{f: f, size: uint64(len(b))}, nil
 }
 
-// newBaseImage stores b as the base image of a module, with a view to
-// compare other images with.
-func newBaseImage(b []byte) (*memoryImage, error) {
-	im, err := newMemoryImage(b, nil)
-	if err != nil {
-		return nil, err
+// newBaseImage stores b as the base image of a module.
+func newBaseImage(b []byte) (*memoryImage, error) { return newMemoryImage(b, nil) }
+
+// mapView maps the image read-only, to compare another with; the caller
+// unmaps it. It is not kept: its pages would count in the process's RSS.
+func (im *memoryImage) mapView() ([]byte, error) {
+	if im.size == 0 {
+		return nil, nil
 	}
-	if len(b) > 0 {
-		im.view, err = syscall.Mmap(int(im.f.Fd()), 0, len(b), syscall.PROT_READ, syscall.MAP_SHARED)
-		if err != nil {
-			im.f.Close()
-			return nil, err
-		}
-	}
-	return im, nil
+	return syscall.Mmap(int(im.f.Fd()), 0, int(im.size), syscall.PROT_READ, syscall.MAP_SHARED)
 }
 
 // diffRuns returns the runs of pages where b differs from base (pages past
@@ -189,12 +190,7 @@ func (im *memoryImage) mapInto(b []byte) bool {
 
 // close releases the image; clones that map it keep their mappings. A
 // base image stays with the engine.
-func (im *memoryImage) close() {
-	im.f.Close()
-	if im.view != nil {
-		_ = syscall.Munmap(im.view)
-	}
-}
+func (im *memoryImage) close() { im.f.Close() }
 
 type mmapMemory struct {
 	buf []byte
