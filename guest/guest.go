@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // methods lists the HTTP methods a route can export, in the order used for
@@ -218,4 +219,62 @@ const RewriteHeader = "X-Middleware-Rewrite"
 // URL does not change.
 func Rewrite(w http.ResponseWriter, path string) {
 	w.Header().Set(RewriteHeader, path)
+}
+
+// Route serves h at pattern, a route's pattern in folder syntax
+// ("/api/users/[id]", "/api/files/[...path]", "/api/docs/[[...slug]]"), the
+// way the host routes it: a request whose path matches reaches h with
+// r.PathValue filled; any other gets 404. It is for handler tests outside
+// WebAssembly:
+//
+//	w := httptest.NewRecorder()
+//	guest.Route("/api/users/[id]", GET).ServeHTTP(w, httptest.NewRequest("GET", "/api/users/42", nil))
+func Route(pattern string, h http.HandlerFunc) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range muxPatterns(pattern) {
+		mux.Handle(p, h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux redirects /a to /a/ for a catch-all at /a/; the host,
+		// like Next.js, has no such route.
+		if found, matched := mux.Handler(r); matched == "" || !isHandlerFunc(found) {
+			Error(w, http.StatusNotFound, "Not Found")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func isHandlerFunc(h http.Handler) bool {
+	_, ok := h.(http.HandlerFunc)
+	return ok
+}
+
+// muxPatterns converts a folder-syntax pattern to http.ServeMux patterns:
+// [id] is {id}, [...path] is {path...}, [[...slug]] gives two patterns, one
+// without the segment, and (group) segments are not in the URL.
+func muxPatterns(pattern string) []string {
+	var parts []string
+	for _, seg := range strings.Split(strings.Trim(pattern, "/"), "/") {
+		switch {
+		case seg == "" || strings.HasPrefix(seg, "(") && strings.HasSuffix(seg, ")"):
+		case strings.HasPrefix(seg, "[[...") && strings.HasSuffix(seg, "]]"):
+			without := "/" + strings.Join(parts, "/")
+			with := strings.TrimSuffix(without, "/") + "/{" + seg[5:len(seg)-2] + "...}"
+			if without == "/" {
+				without = "/{$}"
+			}
+			return []string{without, with}
+		case strings.HasPrefix(seg, "[...") && strings.HasSuffix(seg, "]"):
+			parts = append(parts, "{"+seg[4:len(seg)-1]+"...}")
+		case strings.HasPrefix(seg, "[") && strings.HasSuffix(seg, "]"):
+			parts = append(parts, "{"+seg[1:len(seg)-1]+"}")
+		default:
+			parts = append(parts, seg)
+		}
+	}
+	if len(parts) == 0 {
+		return []string{"/{$}"}
+	}
+	return []string{"/" + strings.Join(parts, "/")}
 }

@@ -150,3 +150,30 @@ func TestDispatch(t *testing.T) {
 		}
 	}
 }
+
+func TestRoute(t *testing.T) {
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.PathValue("id") + "|" + r.PathValue("path") + "|" + r.PathValue("slug")))
+	}
+	tests := []struct {
+		pattern, path string
+		status        int
+		body          string
+	}{
+		{"/api/users/[id]", "/api/users/42", 200, "42||"},
+		{"/api/users/[id]", "/api/users/42/x", 404, ""},
+		{"/api/files/[...path]", "/api/files/a/b", 200, "|a/b|"},
+		{"/api/files/[...path]", "/api/files", 404, ""},
+		{"/api/docs/[[...slug]]", "/api/docs", 200, "||"},
+		{"/api/docs/[[...slug]]", "/api/docs/x/y", 200, "||x/y"},
+		{"/(admin)/api/stats", "/api/stats", 200, "||"},
+		{"/", "/", 200, "||"},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		Route(tt.pattern, echo).ServeHTTP(w, httptest.NewRequest("GET", tt.path, nil))
+		if w.Code != tt.status || (tt.status == 200 && w.Body.String() != tt.body) {
+			t.Errorf("%s %s: %d %q, want %d %q", tt.pattern, tt.path, w.Code, w.Body.String(), tt.status, tt.body)
+		}
+	}
+}

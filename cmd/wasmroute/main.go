@@ -1,6 +1,7 @@
 // Command wasmroute builds apps of route.go files into WebAssembly modules
 // and serves them with the wasmroute host.
 //
+//	wasmroute init [DIR]    write a new app
 //	wasmroute build [DIR]   compile every route under DIR/app into DIR/.wasmroute
 //	wasmroute start [DIR]   serve the built bundle
 //	wasmroute dev [DIR]     build, serve, and rebuild on change
@@ -25,6 +26,7 @@ import (
 	"github.com/wasmroute/wasmroute/host/kv"
 	"github.com/wasmroute/wasmroute/internal/appconfig"
 	"github.com/wasmroute/wasmroute/internal/httpserver"
+	"github.com/wasmroute/wasmroute/internal/scaffold"
 )
 
 func main() {
@@ -176,6 +178,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd())
+	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd())
+	root.Version = scaffold.Version()
+	root.SetVersionTemplate(versionText())
 	return root
 }

@@ -505,7 +505,7 @@ func findModule(dir string) (root, path string, err error) {
 			return "", "", fmt.Errorf("%s: no module line", filepath.Join(d, "go.mod"))
 		}
 		if filepath.Dir(d) == d {
-			return "", "", fmt.Errorf("%s is not inside a Go module (run `go mod init` and `go get github.com/wasmroute/wasmroute`)", dir)
+			return "", "", fmt.Errorf("%s is not inside a Go module: start an app with `wasmroute init DIR`, or see \"Your first app\" in wasmroute's README", dir)
 		}
 	}
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFirstApp follows README's "Your first app": init, build, start,
+// curl each kind of route, and test the scaffold, route folders included.
+func TestFirstApp(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "myapp")
+	ctx := context.Background()
+	out, err := run(t, ctx, "init", dir, "--replace", repo)
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	for _, want := range []string{"created " + filepath.Join(dir, "app/api/users/[id]/route.go"), "wasmroute dev"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("init output lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := run(t, ctx, "init", dir); err == nil || !strings.Contains(err.Error(), "already has go.mod") {
+		t.Fatalf("a second init: %v\n%s", err, out)
+	}
+	if out, err := run(t, ctx, "build", dir); err != nil || !strings.Contains(out, "Built 5 routes") {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetOut(pw)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs([]string{"start", dir, "--addr", "127.0.0.1:0", "--log-level", "error", "--kv-memory"})
+		done <- cmd.ExecuteContext(sctx)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	url := ""
+	for url == "" && lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
+			url = after
+		}
+	}
+	if url == "" {
+		t.Fatalf("start exited without listening: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	tests := []struct{ method, path, body, want string }{
+		{"GET", "/api/hello", "", `{"message":"Hello from wasmroute"}`},
+		{"GET", "/api/users/42", "", `{"id":"42","name":"User 42"}`},
+		{"GET", "/api/files/a/b", "", `{"segments":["a","b"]}`},
+		{"POST", "/api/echo", `{"a":1}`, `{"keys":1,"received":{"a":1}}`},
+		{"GET", "/api/stream", "", "line 1\nline 2\nline 3\nline 4\nline 5\n"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, url+tt.path, strings.NewReader(tt.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != tt.want {
+			t.Errorf("%s %s: %d %q, want %q", tt.method, tt.path, resp.StatusCode, b, tt.want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("start: %v", err)
+	}
+
+	out, err = run(t, ctx, "test", dir, "-count=1")
+	if err != nil {
+		t.Fatalf("test: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ok  \tmyapp/app/api/hello", "ok  \tmyapp/app/api/users/[id]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("test output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wasmroute_gen")); err == nil {
+		t.Error("test left its directories in the app")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, context.Background(), "--version")
+	if err != nil || !strings.Contains(out, "wasmroute ") || !strings.Contains(out, "guest ABI v3") || !strings.Contains(out, "go1.") {
+		t.Fatalf("--version: %v %q", err, out)
+	}
+}
