@@ -24,6 +24,8 @@ var randReader io.Reader = rand.Reader
 type instance struct {
 	pool *pool
 	mod  api.Module
+	// gen is the generation of the pool's code it was made from.
+	gen uint64
 	// wasi is the instance's own WASI system when its module uses the
 	// network (see network_unix.go); wasiCtx carries it to host functions.
 	wasi    io.Closer

@@ -84,6 +84,11 @@ type Engine struct {
 	netOnce  sync.Once
 	net      *netRuntime
 	netErr   error
+	// interp is the interpreter runtime for Options.FastStart, made on
+	// first use.
+	interpOnce sync.Once
+	interp     wazero.Runtime
+	interpErr  error
 
 	// life guards the runtimes: compiling and instantiating hold it for
 	// reading, Close for writing, so Close never pulls a runtime from
@@ -321,6 +326,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	if e.net != nil {
 		err = errors.Join(err, e.net.rt.Close(ctx))
+	}
+	if e.interp != nil {
+		err = errors.Join(err, e.interp.Close(ctx))
 	}
 	if e.cache != nil {
 		err = errors.Join(err, e.cache.Close(ctx))

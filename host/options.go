@@ -110,6 +110,13 @@ type Options struct {
 	// AppName names the app in every log line. Defaults to the name of the
 	// app directory (the bundle directory's parent).
 	AppName string
+	// FastStart serves a module that is not in the compilation cache from
+	// wazero's interpreter at once (it compiles several times faster), and
+	// switches new instances to the compiled code when the compiler is
+	// done. `wasmroute dev` sets it, so saved code answers sooner; guest
+	// code runs many times slower meanwhile. Modules that use the network
+	// always wait for the compiler.
+	FastStart bool
 	// Env overrides the values of variables the app declares in [env], as
 	// deployment platforms let operators do (`wasmroute start --env`). A
 	// name the app does not declare makes New and Reload fail.

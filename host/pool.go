@@ -40,9 +40,16 @@ type pool struct {
 
 	// compileMu guards compiled, compileErr and the retry state; ready
 	// says compiled is set, for the fast path.
-	compileMu  sync.Mutex
-	ready      atomic.Bool
-	compiled   wazero.CompiledModule
+	compileMu sync.Mutex
+	ready     atomic.Bool
+	compiled  wazero.CompiledModule
+	// code is what new instances start from: the compiled module, or
+	// while it compiles, with Options.FastStart, the same module on the
+	// interpreter (fast.go). Instances of an older code are retired.
+	code atomic.Pointer[code]
+	// interp is the interpreter's module, kept until the pool closes, as
+	// its instances may outlive the switch.
+	interp     wazero.CompiledModule
 	compileErr error
 	closed     bool // the compiled module is closed for good (retired)
 	// After a failure to compile or to start an instance, the pool tries
@@ -133,12 +140,17 @@ func (p *pool) compile() error {
 	p.compileMu.Lock()
 	defer p.compileMu.Unlock()
 	switch {
-	case p.compiled != nil:
-		return nil
 	case p.closed:
 		return errRetired
+	case p.code.Load() != nil: // compiled, or served from the interpreter meanwhile
+		return nil
 	case p.compileErr != nil && time.Now().Before(p.retryAt):
 		return p.compileErr
+	}
+	if p.h.opts.FastStart && !p.network {
+		if served, err := p.compileFast(); served {
+			return err
+		}
 	}
 	err := p.h.withApp(func() (err error) {
 		p.compiled, err = p.doCompile()
@@ -151,6 +163,8 @@ func (p *pool) compile() error {
 		}
 		return err
 	}
+	p.checkCloneable(p.compiled)
+	p.setCode(p.compiled, nil)
 	p.backoff = 0
 	p.ready.Store(true)
 	return nil
@@ -172,10 +186,15 @@ func (p *pool) doCompile() (wazero.CompiledModule, error) {
 		p.h.e.release(p.sha, p.network)
 		return nil, fmt.Errorf("module %s: %w", p.module, err)
 	}
+	return cm, nil
+}
+
+// checkCloneable records whether instances of cm can be cloned, and logs
+// why not. p.compileMu is held, before the first instance.
+func (p *pool) checkCloneable(cm wazero.CompiledModule) {
 	if p.cloneErr = cloneable(cm); p.cloneErr != nil {
 		p.disableClones(p.cloneErr)
 	}
-	return cm, nil
 }
 
 // warm compiles the module and starts an instance if the pool has none, so
@@ -329,6 +348,10 @@ func (p *pool) putBack(inst *instance, healthy bool) {
 	case !healthy || p.retired:
 		p.mu.Unlock()
 		p.discard(inst)
+	case p.stale(inst):
+		p.mu.Unlock()
+		inst.close() // its code was replaced; not a failure
+		p.release()
 	case len(p.waiters) > 0:
 		ch := p.waiters[0]
 		p.waiters = p.waiters[1:]
@@ -476,6 +499,11 @@ func (p *pool) closeCompiled() {
 		p.h.e.release(p.sha, p.network)
 		p.compiled = nil
 	}
+	if p.interp != nil {
+		p.interp.Close(context.Background())
+		p.interp = nil
+	}
+	p.code.Store(nil)
 }
 
 // newInstance starts an instance: a clone of the pool's snapshot when it
@@ -508,10 +536,14 @@ func (p *pool) newInstance() (*instance, error) {
 // instantiate starts an instance of the compiled module: a clone of snap,
 // or with snap nil a fresh one that runs the module's initialisation.
 func (p *pool) instantiate(snap *snapshot) (*instance, error) {
-	inst := &instance{pool: p, stack: make([]uint64, 3), mem: &memoryUse{budget: &p.h.e.memory}}
+	c := p.code.Load()
+	if c == nil {
+		return nil, errRetired
+	}
+	inst := &instance{pool: p, stack: make([]uint64, 3), mem: &memoryUse{budget: &p.h.e.memory}, gen: c.gen}
 	// wazero cannot take a refusal of a memory's first allocation, so the
 	// module's initial memory comes from the budget before it starts.
-	if !inst.mem.resize(initialMemory(p.compiled)) {
+	if !inst.mem.resize(initialMemory(c.cm)) {
 		return nil, fmt.Errorf("starting module %s: %w", p.module, errMemoryBudget)
 	}
 	inst.stdout = &guestOutput{inst: inst, stream: "stdout"}
@@ -543,9 +575,11 @@ func (p *pool) instantiate(snap *snapshot) (*instance, error) {
 	}
 	var mod api.Module
 	err := p.h.withRuntime(func() (err error) {
-		rt, err := p.runtime()
-		if err != nil {
-			return err
+		rt := c.rt
+		if rt == nil {
+			if rt, err = p.runtime(); err != nil {
+				return err
+			}
 		}
 		ctx := context.Background()
 		if p.network {
@@ -554,7 +588,7 @@ func (p *pool) instantiate(snap *snapshot) (*instance, error) {
 			}
 			ctx = inst.wasiCtx
 		}
-		mod, err = rt.InstantiateModule(memoryContext(ctx, p.memoryLimit, inst.mem, image), p.compiled, cfg)
+		mod, err = rt.InstantiateModule(memoryContext(ctx, p.memoryLimit, inst.mem, image), c.cm, cfg)
 		if err == nil && snap != nil {
 			if err = snap.restore(ctx, mod); err != nil {
 				mod.Close(ctx)

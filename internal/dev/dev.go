@@ -65,6 +65,8 @@ func New(dir string, out io.Writer, opts host.Options) (*Loop, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// Saved code answers from the interpreter while it compiles.
+	opts.FastStart = true
 	return &Loop{dir: abs, out: out, log: opts.Logger, opts: opts}, nil
 }
 

@@ -106,3 +106,26 @@ func TestIsolationPerRequest(t *testing.T) {
 	}
 	count(1)
 }
+
+// TestFastStart serves an app whose module is not in the compilation cache
+// with Options.FastStart (as wasmroute dev does): it answers from the
+// interpreter while the compiler works, then from the compiled code, and
+// the switch costs no request and counts no instance as failed.
+func TestFastStart(t *testing.T) {
+	s := serve(t, plainDir, host.Options{FastStart: true, CacheDir: t.TempDir()})
+	if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("first request: %d %q", resp.StatusCode, body)
+	}
+	if !strings.Contains(s.logs.String(), `msg="serving from the interpreter while the module compiles"`) {
+		t.Fatalf("the first request did not go to the interpreter:\n%s", s.logs)
+	}
+	waitFor(t, func() bool { return strings.Contains(s.logs.String(), `msg="serving the compiled module"`) })
+	for range 3 {
+		if resp, body := s.do(t, "GET", "/api/ok", ""); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("after the switch: %d %q", resp.StatusCode, body)
+		}
+	}
+	if st := stats(s, "/api/ok"); st.Discarded != 0 {
+		t.Fatalf("the switch counted failures: %+v", st)
+	}
+}
