@@ -9,7 +9,7 @@ import (
 )
 
 func newDevCmd() *cobra.Command {
-	var f serveFlags
+	f := serveFlags{human: true}
 	cmd := &cobra.Command{
 		Use:   "dev [DIR]",
 		Short: "Build, serve, and rebuild the routes a change touches",

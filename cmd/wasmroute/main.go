@@ -25,6 +25,7 @@ import (
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/kv"
 	"github.com/wasmroute/wasmroute/internal/appconfig"
+	"github.com/wasmroute/wasmroute/internal/devlog"
 	"github.com/wasmroute/wasmroute/internal/httpserver"
 	"github.com/wasmroute/wasmroute/internal/scaffold"
 )
@@ -43,6 +44,10 @@ type serveFlags struct {
 	addr         string
 	cacheDir     string
 	logLevel     string
+	logFormat    string
+	// human is the log format when --log-format is not given: dev's short
+	// lines rather than start's structured ones.
+	human bool
 	maxInstances int
 	concurrency  int
 	envFile      string
@@ -61,6 +66,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:3000", "address to listen on (HOST:PORT)")
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", `compiled-module cache directory (default: the user cache dir; "off" disables)`)
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&f.logFormat, "log-format", "", `log format: "human" (short lines; dev's default), "text" (slog's key=value; start's default) or "json"`)
 	cmd.Flags().IntVar(&f.maxInstances, "max-instances", 0, "instances of each module of the app, and so requests it serves at once (default 4 × GOMAXPROCS, at least 8)")
 	cmd.Flags().IntVar(&f.concurrency, "guest-concurrency", 0, "guest calls computing at once; waiting ones do not count (default: the number of CPUs; -1: no limit)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
@@ -133,22 +139,23 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 }
 
 // secretLookup finds secrets in the environment, then in the env file:
-// envFile if given (it must exist), else DIR/.env if there is one.
+// envFile if given (it must exist), else DIR/.env if there is one. It reads
+// the file on every call, so a host that reloads (dev, when .env changes)
+// sees what it holds now.
 func secretLookup(dir, envFile string) (func(string) (string, bool), error) {
 	path := envFile
 	if path == "" {
 		path = filepath.Join(dir, ".env")
-		if _, err := os.Stat(path); err != nil {
-			return os.LookupEnv, nil
-		}
-	}
-	vars, err := godotenv.Read(path)
-	if err != nil {
+	} else if _, err := godotenv.Read(path); err != nil {
 		return nil, fmt.Errorf("--env-file %s: %w", path, err)
 	}
 	return func(name string) (string, bool) {
 		if v, ok := os.LookupEnv(name); ok {
 			return v, true
+		}
+		vars, err := godotenv.Read(path)
+		if err != nil {
+			return "", false
 		}
 		v, ok := vars[name]
 		return v, ok
@@ -162,13 +169,29 @@ func appDir(args []string) string {
 	return "."
 }
 
-// logger logs to the command's error stream at the chosen level.
+// logger logs to the command's error stream at the chosen level and format.
 func (f *serveFlags) logger(cmd *cobra.Command) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})), nil
+	format := f.logFormat
+	if format == "" {
+		format = "text"
+		if f.human {
+			format = "human"
+		}
+	}
+	out := cmd.ErrOrStderr()
+	switch format {
+	case "human":
+		return slog.New(devlog.New(out, level)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not human, text or json", format)
 }
 
 func newRootCmd() *cobra.Command {

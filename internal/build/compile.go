@@ -382,6 +382,18 @@ func importBase(dir, modRoot, modPath string) (string, error) {
 // genDir/ID/route.
 func writeRouteSources(dir, work string, routes []*Route) (map[string]string, error) {
 	gen := filepath.Join(work, "gen")
+	// The copies of routes that are gone (deleted or moved in dev) go.
+	ids := map[string]bool{}
+	for _, r := range routes {
+		ids[r.ID] = true
+	}
+	if entries, err := os.ReadDir(gen); err == nil {
+		for _, e := range entries {
+			if e.IsDir() && !ids[e.Name()] {
+				os.RemoveAll(filepath.Join(gen, e.Name()))
+			}
+		}
+	}
 	replace := map[string]string{}
 	for _, r := range routes {
 		virtual := filepath.Join(dir, genDir, r.ID, "route")

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -110,6 +111,11 @@ func (l *Loop) Run(ctx context.Context) error {
 		case err := <-w.Errors:
 			return fmt.Errorf("watching %s: %w", l.dir, err)
 		case ev := <-w.Events:
+			if ev.Name == filepath.Join(l.dir, ".env") {
+				// Secrets: the host reads them again, nothing rebuilds.
+				l.reloadSecrets()
+				continue
+			}
 			if ignored(l.dir, ev.Name) {
 				continue
 			}
@@ -127,6 +133,22 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.rebuild(ctx, files)
 		}
 	}
+}
+
+// reloadSecrets makes the host read the app's secrets again, after .env
+// changed.
+func (l *Loop) reloadSecrets() {
+	l.mu.Lock()
+	h := l.host
+	l.mu.Unlock()
+	if h == nil {
+		return
+	}
+	if err := h.Reload(); err != nil {
+		fmt.Fprintf(l.out, ".env changed, but the app cannot reload: %v\n", err)
+		return
+	}
+	fmt.Fprintln(l.out, ".env changed: the app's secrets are read again")
 }
 
 func (l *Loop) close() {
@@ -175,6 +197,9 @@ func (l *Loop) rebuild(ctx context.Context, files map[string]bool) {
 	if only != nil && len(only) == 0 && !structural(files) {
 		return // nothing any route is built from
 	}
+	if files != nil {
+		fmt.Fprintf(l.out, "change in %s -> rebuilding %s\n", l.describeFiles(files), l.describeRoutes(only))
+	}
 	res, err := build.Build(ctx, l.dir, build.Options{Only: only})
 	if err != nil {
 		l.report(Event{Err: err})
@@ -197,11 +222,57 @@ func (l *Loop) rebuild(ctx context.Context, files map[string]bool) {
 		}
 	}
 	if files == nil {
+		tw := tabwriter.NewWriter(l.out, 0, 4, 2, ' ', 0)
+		for _, r := range res.Manifest.Routes {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Pattern, strings.Join(r.Methods, ", "), r.Source)
+		}
+		tw.Flush()
 		fmt.Fprintf(l.out, "Built %d routes in %.1fs\n", len(res.Manifest.Routes), time.Since(start).Seconds())
 	} else {
 		fmt.Fprintf(l.out, "Rebuilt %s in %.1fs\n", describe(compiled), time.Since(start).Seconds())
 	}
 	l.report(Event{Compiled: compiled})
+}
+
+// describeFiles names the changed files' folders, relative to the app.
+func (l *Loop) describeFiles(files map[string]bool) string {
+	seen := map[string]bool{}
+	var dirs []string
+	for f := range files {
+		rel, err := filepath.Rel(l.dir, filepath.Dir(f))
+		if err != nil {
+			rel = filepath.Dir(f)
+		}
+		if rel == "." {
+			rel = filepath.Base(f)
+		}
+		if !seen[rel] {
+			seen[rel] = true
+			dirs = append(dirs, filepath.ToSlash(rel))
+		}
+	}
+	slices.Sort(dirs)
+	return strings.Join(dirs, ", ")
+}
+
+// describeRoutes names the routes with IDs in only (nil: all of them).
+func (l *Loop) describeRoutes(only map[string]bool) string {
+	if only == nil {
+		return "the app"
+	}
+	l.mu.Lock()
+	routes := l.routes
+	l.mu.Unlock()
+	var names []string
+	for _, r := range routes {
+		if only[r.ID] {
+			names = append(names, r.Pattern)
+		}
+	}
+	if len(names) == 0 {
+		return "the route table"
+	}
+	return strings.Join(names, ", ")
 }
 
 func describe(patterns []string) string {

@@ -154,3 +154,62 @@ func holdRoute(version string) string {
 	}
 	return strings.Replace(string(src), `io.WriteString(w, "done")`, `io.WriteString(w, "finished `+version+`")`, 1)
 }
+
+// TestDevReadsSecretsAgain: the dev loop reloads the app when .env
+// changes, and routes see the new secret without a rebuild.
+func TestDevReadsSecretsAgain(t *testing.T) {
+	repoRoot, _ := filepath.Abs(filepath.Join("..", ".."))
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":               "module example.com/secretapp\n\ngo 1.26\n\nrequire github.com/wasmroute/wasmroute v0.0.0\n\nreplace github.com/wasmroute/wasmroute => " + repoRoot + "\n",
+		"wasmroute.toml":       "secrets = [\"TOKEN\"]\n",
+		".env":                 "TOKEN=one\n",
+		"app/api/tok/route.go": "package route\n\nimport (\n\t\"io\"\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc GET(w http.ResponseWriter, r *http.Request) { io.WriteString(w, os.Getenv(\"TOKEN\")) }\n",
+	}
+	for name, content := range files {
+		write(t, filepath.Join(dir, name), content)
+	}
+	// As the CLI does: the file is read on every lookup.
+	lookup := func(name string) (string, bool) {
+		b, _ := os.ReadFile(filepath.Join(dir, ".env"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+"="); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	events := make(chan dev.Event, 4)
+	out := &logBuffer{}
+	loop, err := dev.New(dir, out, host.Options{CacheDir: cacheDir, Logger: discardLogger(), LookupSecret: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop.Events = events
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- loop.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	select {
+	case ev := <-events:
+		if ev.Err != nil {
+			t.Fatal(ev.Err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no first build")
+	}
+	srv := httptest.NewServer(loop.Handler())
+	defer srv.Close()
+	s := &server{Server: srv}
+	if _, body := s.do(t, "GET", "/api/tok", ""); body != "one" {
+		t.Fatalf("before: %q", body)
+	}
+	write(t, filepath.Join(dir, ".env"), "TOKEN=two\n")
+	waitFor(t, func() bool { _, body := s.do(t, "GET", "/api/tok", ""); return body == "two" })
+	if !strings.Contains(out.String(), ".env changed") {
+		t.Errorf("dev did not say so:\n%s", out)
+	}
+}
