@@ -41,13 +41,13 @@ func main() {
 
 // serveFlags are the flags shared by start and dev.
 type serveFlags struct {
-	addr         string
-	cacheDir     string
-	logLevel     string
-	logFormat    string
+	addr      string
+	cacheDir  string
+	logLevel  string
+	logFormat string
 	// human is the log format when --log-format is not given: dev's short
 	// lines rather than start's structured ones.
-	human bool
+	human        bool
 	maxInstances int
 	concurrency  int
 	envFile      string
