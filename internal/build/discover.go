@@ -10,6 +10,7 @@ import (
 	"go/ast"
 	"go/constant"
 	"go/parser"
+	"go/printer"
 	"go/token"
 	"io/fs"
 	"os"
@@ -298,16 +299,73 @@ func isMethod(name string) bool {
 	return false
 }
 
+// wrongCase refuses an exported name that is a method in another case
+// (Post, Get): it would be ignored, and the route would answer 405.
+func wrongCase(fset *token.FileSet, name *ast.Ident) error {
+	n := name.Name
+	if ast.IsExported(n) && !isMethod(n) && isMethod(strings.ToUpper(n)) {
+		return fmt.Errorf("%s: %s is not a method handler: method names are upper case (%s)", fset.Position(name.Pos()), n, strings.ToUpper(n))
+	}
+	return nil
+}
+
+// handlerParams reports whether a function's two parameters are an
+// http.ResponseWriter and an *http.Request, whatever net/http is imported as.
+func handlerParams(params *ast.FieldList) bool {
+	var types []ast.Expr
+	for _, f := range params.List {
+		for range max(1, len(f.Names)) {
+			types = append(types, f.Type)
+		}
+	}
+	if len(types) != 2 {
+		return false
+	}
+	sel := func(e ast.Expr, name string) bool {
+		s, ok := e.(*ast.SelectorExpr)
+		return ok && s.Sel.Name == name
+	}
+	star, ok := types[1].(*ast.StarExpr)
+	return sel(types[0], "ResponseWriter") && ok && sel(star.X, "Request")
+}
+
+// paramList writes a function's parameter types as source.
+func paramList(params *ast.FieldList) string {
+	var parts []string
+	for _, f := range params.List {
+		var b strings.Builder
+		_ = printer.Fprint(&b, token.NewFileSet(), f.Type)
+		for range max(1, len(f.Names)) {
+			parts = append(parts, b.String())
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// isLiteral reports whether e is a basic literal (42, "x"): never a
+// handler.
+func isLiteral(e ast.Expr) bool {
+	_, ok := e.(*ast.BasicLit)
+	return ok
+}
+
 func (r *Route) readDecls(fset *token.FileSet, f *ast.File) error {
 	for _, decl := range f.Decls {
 		switch d := decl.(type) {
 		case *ast.FuncDecl:
-			if d.Recv != nil || !isMethod(d.Name.Name) {
+			if d.Recv != nil {
+				continue
+			}
+			if err := wrongCase(fset, d.Name); err != nil {
+				return err
+			}
+			if !isMethod(d.Name.Name) {
 				continue
 			}
 			t := d.Type
-			if t.TypeParams != nil || t.Params.NumFields() != 2 || t.Results.NumFields() != 0 {
-				return fmt.Errorf("%s: %s must have the signature func(w http.ResponseWriter, r *http.Request)", fset.Position(d.Pos()), d.Name.Name)
+			if t.TypeParams != nil || t.Params.NumFields() != 2 || t.Results.NumFields() != 0 || !handlerParams(t.Params) {
+				return fmt.Errorf("%s: %s has the signature func(%s); a handler is func(w http.ResponseWriter, r *http.Request)",
+					fset.Position(d.Pos()), d.Name.Name, paramList(t.Params))
 			}
 			r.Methods[d.Name.Name] = FuncHandler
 		case *ast.GenDecl:
@@ -317,7 +375,12 @@ func (r *Route) readDecls(fset *token.FileSet, f *ast.File) error {
 					continue
 				}
 				for i, name := range vs.Names {
+					if err := wrongCase(fset, name); err != nil {
+						return err
+					}
 					switch {
+					case d.Tok == token.VAR && isMethod(name.Name) && i < len(vs.Values) && isLiteral(vs.Values[i]):
+						return fmt.Errorf("%s: %s is not a handler; a handler is func(w http.ResponseWriter, r *http.Request), an http.HandlerFunc or an http.Handler", fset.Position(name.Pos()), name.Name)
 					case d.Tok == token.VAR && isMethod(name.Name):
 						r.Methods[name.Name] = VarHandler
 					case d.Tok == token.CONST && isMethod(name.Name):
