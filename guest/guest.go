@@ -278,3 +278,37 @@ func muxPatterns(pattern string) []string {
 	}
 	return []string{"/" + strings.Join(parts, "/")}
 }
+
+// panicTrace keeps, of a goroutine's stack as debug.Stack writes it during
+// a panic, the frames below the panic that are not the runtime's, the
+// SDK's or net/http's: the app's code, its file and line first. Offsets
+// (+0x1f) and the generated packages' import paths are dropped.
+func panicTrace(stack []byte) string {
+	lines := strings.Split(strings.TrimRight(string(stack), "\n"), "\n")
+	// Frames are pairs: the function, then a tab and file:line.
+	start := 1
+	for i := 1; i+1 < len(lines); i += 2 {
+		if strings.HasPrefix(lines[i], "panic(") {
+			start = i + 2
+		}
+	}
+	var out []string
+	for i := start; i+1 < len(lines); i += 2 {
+		fn, at := lines[i], strings.TrimSpace(lines[i+1])
+		if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "net/http.") ||
+			strings.HasPrefix(fn, "github.com/wasmroute/wasmroute/") || strings.HasPrefix(fn, "main.") || strings.HasPrefix(fn, "created by ") {
+			continue
+		}
+		if j := strings.Index(fn, "/wasmroute_gen/"); j >= 0 {
+			// example.com/app/wasmroute_gen/r_api_x/route.GET(...) -> route.GET(...)
+			if k := strings.Index(fn[j:], "/route."); k >= 0 {
+				fn = fn[j+k+1:]
+			}
+		}
+		if k := strings.LastIndex(at, " +0x"); k >= 0 {
+			at = at[:k]
+		}
+		out = append(out, fn+"\n\t"+at)
+	}
+	return strings.Join(out, "\n")
+}

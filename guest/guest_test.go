@@ -177,3 +177,28 @@ func TestRoute(t *testing.T) {
 		}
 	}
 }
+
+func TestPanicTrace(t *testing.T) {
+	stack := `goroutine 1 [running]:
+runtime/debug.Stack()
+	/usr/local/go/src/runtime/debug/stack.go:26 +0x5e
+github.com/wasmroute/wasmroute/guest.(*responseWriter).recoverFrom(0x1, {0x2, 0x3})
+	/src/guest/serve_wasip1.go:515 +0x4d
+github.com/wasmroute/wasmroute/guest.serve.func1()
+	/src/guest/serve_wasip1.go:205 +0x3b
+panic({0x4, 0x5})
+	/usr/local/go/src/runtime/panic.go:783 +0x132
+example.com/app/lib/users.Find(...)
+	/app/lib/users/users.go:12 +0x1c
+example.com/app/wasmroute_gen/r_api_users_id/route.GET({0x6, 0x7}, 0x8)
+	/app/app/api/users/[id]/route.go:9 +0x4a
+net/http.HandlerFunc.ServeHTTP(0x9, {0x6, 0x7}, 0x8)
+	/usr/local/go/src/net/http/server.go:2322 +0x29
+github.com/wasmroute/wasmroute/guest.serve(0xa, 0xb, 0x0)
+	/src/guest/serve_wasip1.go:210 +0x8a
+`
+	want := "example.com/app/lib/users.Find(...)\n\t/app/lib/users/users.go:12\nroute.GET({0x6, 0x7}, 0x8)\n\t/app/app/api/users/[id]/route.go:9"
+	if got := panicTrace([]byte(stack)); got != want {
+		t.Errorf("panicTrace:\n%s\nwant\n%s", got, want)
+	}
+}

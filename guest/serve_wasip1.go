@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -512,7 +511,8 @@ func (w *responseWriter) finish() uint32 {
 // head is already on its way to the client.
 func (w *responseWriter) recoverFrom(p any) uint32 {
 	if p != http.ErrAbortHandler {
-		fmt.Fprintf(os.Stderr, "panic serving request: %v\n%s", p, debug.Stack())
+		// One record: the message, then the frames of the app's code.
+		logf(abi.LogError, "panic serving request: %v\n%s", p, panicTrace(debug.Stack()))
 	}
 	if w.headSent {
 		return abi.HandleAborted

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -61,7 +62,14 @@ func logLine(ctx context.Context, mod api.Module, stack []uint64) {
 	if !c.log.allow(&c.h.opts, len(buf)) {
 		return
 	}
-	c.h.log.LogAttrs(c, slog.Level(level), string(buf), slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("source", "guest"))
+	// A line's first line is the message; what follows is a trace (a
+	// guest's panic), kept with it in one record.
+	msg, trace, multi := strings.Cut(string(buf), "\n")
+	attrs := []slog.Attr{slog.String("request_id", c.id), slog.String("route", c.route.Pattern), slog.String("source", "guest")}
+	if multi && trace != "" {
+		attrs = append(attrs, slog.String("trace", trace))
+	}
+	c.h.log.LogAttrs(c, slog.Level(level), msg, attrs...)
 }
 
 // guestOutput sends a guest's stdout or stderr to the log, a line at a time,

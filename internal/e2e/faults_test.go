@@ -58,6 +58,20 @@ func TestFaultyGuests(t *testing.T) {
 			}
 		})
 	}
+	// A panic is one record per request, with the trace in it, and the
+	// trace holds the app's frames, not the runtime's or the SDK's.
+	var panics []string
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, "panic serving request") {
+			panics = append(panics, line)
+		}
+	}
+	if len(panics) != 4 {
+		t.Fatalf("%d panic records for 4 panics:\n%s", len(panics), strings.Join(panics, "\n"))
+	}
+	if p := panics[0]; !strings.Contains(p, `trace="route.GET(`) || strings.Contains(p, "runtime/") || strings.Contains(p, "wasmroute/guest") {
+		t.Errorf("the panic's trace: %s", p)
+	}
 }
 
 // TestPanicKeepsInstance checks that a recovered panic does not cost the
