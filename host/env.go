@@ -2,6 +2,7 @@ package host
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +16,9 @@ import (
 func guestEnv(app bundle.AppConfig, overrides map[string]string, lookup func(string) (string, bool)) ([]string, error) {
 	var env, missing []string
 	for k := range overrides {
+		if slices.Contains(app.Secrets, k) {
+			return nil, fmt.Errorf("env %s is one of the app's secrets: set it in the environment or the env file (.env), not with --env, so its value stays out of the command line", k)
+		}
 		if _, ok := app.Env[k]; !ok {
 			return nil, fmt.Errorf("env %s is not declared in the app's wasmroute.toml [env]", k)
 		}

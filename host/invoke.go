@@ -51,6 +51,13 @@ func (h *Host) invoke(c *call) {
 		c.fail()
 		return
 	}
+	if c.Err() != nil {
+		// The client left while the module compiled or an instance was
+		// made: nobody is there to answer, and the log says aborted.
+		c.releaseCPU()
+		p.putBack(inst, true)
+		return
+	}
 	// The quantum counts the guest's computing, not the making of its
 	// instance: a call that yielded right away would let another request
 	// in to make one more.

@@ -72,6 +72,8 @@ func TestErrorsNameTheProblem(t *testing.T) {
 		{[]string{"start", exampleApp, "--log-level", "loud"}, "--log-level"},
 		{[]string{"build", "a", "b"}, "accepts at most 1 arg"},
 		{[]string{"start", exampleApp, "--env-file", "/nonexistent/.env"}, "--env-file /nonexistent/.env"},
+		{[]string{"start", exampleApp, "--kv-memory", "--env", "API_TOKEN=x"}, "API_TOKEN is one of the app's secrets"},
+		{[]string{"start", exampleApp, "--log-format", "yaml"}, `--log-format: "yaml" is not human, text or json`},
 	}
 	for _, tt := range tests {
 		_, err := run(t, context.Background(), tt.args...)

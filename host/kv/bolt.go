@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/wasmroute/wasmroute/internal/kvmem"
 )
@@ -34,7 +36,10 @@ func OpenBolt(path string, quota int64) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("kv store %s: another process holds it (is another wasmroute serving this app?); give this one its own with --data DIR, or keep the store in memory with --kv-memory", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kv store %s: %w", path, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -134,7 +135,7 @@ func Parse(text string) (*Config, error) {
 		for i, k := range undecoded {
 			keys[i] = k.String()
 		}
-		return nil, fmt.Errorf("unknown key %s (known: env, secrets, body_limit, allowed_outbound_hosts, cors.*, routes.\"PATTERN\".body_limit/max_duration)", strings.Join(keys, ", "))
+		return nil, fmt.Errorf("unknown key %s (known: %s)", strings.Join(keys, ", "), strings.Join(KnownKeys(), ", "))
 	}
 	cfg := &Config{App: bundle.AppConfig{Env: f.Env, Secrets: f.Secrets}, Routes: map[string]RouteOverride{}}
 	for name := range f.Env {
@@ -339,4 +340,40 @@ func (c *Config) Apply(m *bundle.Manifest) error {
 		}
 	}
 	return nil
+}
+
+// KnownKeys lists the keys wasmroute.toml may hold, read from the types
+// that decode it, so the list is never out of date.
+func KnownKeys() []string {
+	var keys []string
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous {
+				walk(prefix, f.Type)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" {
+				continue
+			}
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch {
+			case ft.Kind() == reflect.Struct:
+				walk(prefix+name+".", ft)
+			case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
+				walk(prefix+name+`."PATTERN".`, ft.Elem())
+			case ft.Kind() == reflect.Map:
+				keys = append(keys, prefix+name+".NAME")
+			default:
+				keys = append(keys, prefix+name)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[file]())
+	return keys
 }

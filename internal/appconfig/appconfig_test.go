@@ -135,3 +135,18 @@ func TestApply(t *testing.T) {
 		t.Fatalf("unknown route: %v", err)
 	}
 }
+
+func TestKnownKeysAreTheDecodedOnes(t *testing.T) {
+	keys := strings.Join(KnownKeys(), " ")
+	for _, want := range []string{"env.NAME", "secrets", "body_limit", "allowed_outbound_hosts", "max_duration", "memory_limit",
+		"max_instances", "isolation", "max_url_length", "max_header_size", "cors.allowed_origins", "cors.max_age",
+		`routes."PATTERN".body_limit`, `routes."PATTERN".max_instances`, `routes."PATTERN".isolation`} {
+		if !strings.Contains(" "+keys+" ", " "+want+" ") {
+			t.Errorf("KnownKeys lacks %s: %s", want, keys)
+		}
+	}
+	_, err := Parse("max_durations = 3")
+	if err == nil || !strings.Contains(err.Error(), "unknown key max_durations (known: ") || !strings.Contains(err.Error(), "max_duration,") {
+		t.Errorf("unknown key error: %v", err)
+	}
+}

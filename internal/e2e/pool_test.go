@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wasmroute/wasmroute/host"
 )
@@ -127,5 +128,19 @@ func TestFastStart(t *testing.T) {
 	}
 	if st := stats(s, "/api/ok"); st.Discarded != 0 {
 		t.Fatalf("the switch counted failures: %+v", st)
+	}
+}
+
+// TestClientLeavesWhileCompiling: a client that gives up while the module
+// compiles is logged as aborted (499), not as served.
+func TestClientLeavesWhileCompiling(t *testing.T) {
+	s := serve(t, plainDir, host.Options{CacheDir: t.TempDir()}) // nothing cached: compiling takes a second or more
+	client := &http.Client{Timeout: 100 * time.Millisecond}
+	if _, err := client.Get(s.URL + "/api/ok"); err == nil {
+		t.Skip("the module compiled within 100 ms")
+	}
+	waitFor(t, func() bool { return strings.Contains(s.logs.String(), "path=/api/ok route=/api/ok status=499") })
+	if strings.Contains(s.logs.String(), "path=/api/ok route=/api/ok status=200") {
+		t.Fatalf("the request the client left was logged as served:\n%s", s.logs)
 	}
 }
