@@ -222,9 +222,12 @@ func (e *Engine) compile(network bool, read func() ([]byte, error)) (wazero.Comp
 		ctx := experimental.WithCompilationWorkers(context.Background(), runtime.NumCPU())
 		start := time.Now()
 		cm, err = rt.CompileModule(ctx, bin)
-		if time.Since(start) > 100*time.Millisecond {
-			// Not from the cache: compiling took hundreds of MB of
-			// garbage, which the Go runtime would keep for minutes.
+		if took := time.Since(start); took > 100*time.Millisecond {
+			// Not from the cache: say so, since the first request waited.
+			// Compiling left hundreds of MB of garbage, which the Go
+			// runtime would keep for minutes.
+			e.log.Info("compiled a module to machine code (cached for the next start)", slog.Duration("took", took),
+				slog.Int("bytes", len(bin)))
 			debug.FreeOSMemory()
 		}
 		return err

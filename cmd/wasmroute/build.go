@@ -24,7 +24,8 @@ digests, and current, switched atomically. Routes that use the network get a
 module of their own. It prints the route table and each module's size.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := build.Build(cmd.Context(), appDir(args), build.Options{})
+			progress := func(line string) { fmt.Fprintln(cmd.ErrOrStderr(), line) }
+			res, err := build.Build(cmd.Context(), appDir(args), build.Options{Progress: progress})
 			if err != nil {
 				return err
 			}

@@ -37,6 +37,9 @@ type Options struct {
 	// at its time limit. Only scripts/bench uses it, to measure what the
 	// countdown costs; such a module can loop forever.
 	NoLoopCheck bool
+	// Progress, if set, receives a line for each step of a build that
+	// compiles: what it compiles, and each module when it is done.
+	Progress func(line string)
 }
 
 // Result describes a finished build.
@@ -167,10 +170,15 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	}
 
 	// Compile the modules whose sources changed, at once.
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
 	m := &bundle.Manifest{ABI: abi.Version}
 	infos := make([]ModuleInfo, len(groups))
 	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
+	var progressMu sync.Mutex
 	for i, g := range groups {
 		last := filepath.Join(work, g.name+".module")
 		if prev, network, ok := reusable(out, last, g, served, mw, opts.Only, changed[i]); ok {
@@ -178,14 +186,21 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 			continue
 		}
 		infos[i].Compiled = true
+		progress(fmt.Sprintf("compiling %s: %d routes for GOOS=wasip1 GOARCH=wasm, and linking", moduleLabel(g), len(g.routes)))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t0 := time.Now()
 			sum, network, err := compileModule(ctx, dir, out, overlay, g, !opts.NoLoopCheck)
 			if err == nil {
 				err = bundle.WriteFileAtomic(last, []byte(fmt.Sprintf("%s %t\n", sum, network)))
 			}
 			infos[i].SHA256, infos[i].Network, errs[i] = sum, network, err
+			if err == nil {
+				progressMu.Lock()
+				progress(fmt.Sprintf("built %s in %.1fs", moduleLabel(g), time.Since(t0).Seconds()))
+				progressMu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
@@ -273,14 +288,19 @@ func reusable(out, last string, g *group, served []*Route, mw *Route, only map[s
 	return sum, flag == "true", true
 }
 
+// moduleLabel names g's module in messages.
+func moduleLabel(g *group) string {
+	if g.network {
+		return "the app's network module"
+	}
+	return "the app's module"
+}
+
 // compileModule builds g's module into the bundle in out, under its
 // SHA-256, and returns the sum and whether the module imports the socket
 // functions.
 func compileModule(ctx context.Context, dir, out, overlay string, g *group, loopCheck bool) (sum string, network bool, err error) {
-	label := "the app's module"
-	if g.network {
-		label = "the app's network module"
-	}
+	label := moduleLabel(g)
 	// A unique temporary name keeps two builds of the same app (dev running
 	// while `wasmroute build` runs, or parallel tests) from colliding.
 	f, err := os.CreateTemp(filepath.Join(out, bundle.ModulesDir), g.name+"-*.tmp")

@@ -200,7 +200,12 @@ func (l *Loop) rebuild(ctx context.Context, files map[string]bool) {
 	if files != nil {
 		fmt.Fprintf(l.out, "change in %s -> rebuilding %s\n", l.describeFiles(files), l.describeRoutes(only))
 	}
-	res, err := build.Build(ctx, l.dir, build.Options{Only: only})
+	opts := build.Options{Only: only}
+	if files == nil {
+		// The first build can take a while on empty caches: say what it does.
+		opts.Progress = func(line string) { fmt.Fprintln(l.out, line) }
+	}
+	res, err := build.Build(ctx, l.dir, opts)
 	if err != nil {
 		l.report(Event{Err: err})
 		return
