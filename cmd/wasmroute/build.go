@@ -10,6 +10,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/internal/build"
+	"github.com/wasmroute/wasmroute/internal/progress"
 )
 
 func newBuildCmd() *cobra.Command {
@@ -24,8 +25,16 @@ digests, and current, switched atomically. Routes that use the network get a
 module of their own. It prints the route table and each module's size.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			progress := func(line string) { fmt.Fprintln(cmd.ErrOrStderr(), line) }
-			res, err := build.Build(cmd.Context(), appDir(args), build.Options{Progress: progress})
+			pr := progress.New(cmd.ErrOrStderr())
+			step := func(line string) {
+				if strings.HasPrefix(line, "compiling") {
+					pr.Step(line)
+				} else {
+					pr.Line(line)
+				}
+			}
+			res, err := build.Build(cmd.Context(), appDir(args), build.Options{Progress: step})
+			pr.Done()
 			if err != nil {
 				return err
 			}

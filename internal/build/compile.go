@@ -179,6 +179,7 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
 	var progressMu sync.Mutex
+	var routesToBuild, modulesToBuild int
 	for i, g := range groups {
 		last := filepath.Join(work, g.name+".module")
 		if prev, network, ok := reusable(out, last, g, served, mw, opts.Only, changed[i]); ok {
@@ -186,7 +187,18 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 			continue
 		}
 		infos[i].Compiled = true
-		progress(fmt.Sprintf("compiling %s: %d routes for GOOS=wasip1 GOARCH=wasm, and linking", moduleLabel(g), len(g.routes)))
+		routesToBuild += len(g.routes)
+		modulesToBuild++
+	}
+	if modulesToBuild > 0 {
+		progress(fmt.Sprintf("compiling %d routes for GOOS=wasip1 GOARCH=wasm and linking %d module%s", routesToBuild,
+			modulesToBuild, map[bool]string{true: "s"}[modulesToBuild > 1]))
+	}
+	for i, g := range groups {
+		if !infos[i].Compiled {
+			continue
+		}
+		last := filepath.Join(work, g.name+".module")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
