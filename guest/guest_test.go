@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -201,4 +202,19 @@ github.com/wasmroute/wasmroute/guest.serve(0xa, 0xb, 0x0)
 	if got := panicTrace([]byte(stack)); got != want {
 		t.Errorf("panicTrace:\n%s\nwant\n%s", got, want)
 	}
+}
+
+func TestHandlerFrom(t *testing.T) {
+	fn := func(http.ResponseWriter, *http.Request) {}
+	for _, v := range []any{fn, http.HandlerFunc(fn), http.NotFoundHandler()} {
+		if HandlerFrom("app/x/route.go", "GET", v) == nil {
+			t.Errorf("%T: no handler", v)
+		}
+	}
+	defer func() {
+		if p := recover(); p == nil || !strings.Contains(p.(string), "app/x/route.go: GET has type int; a handler is func(w http.ResponseWriter, r *http.Request)") {
+			t.Fatalf("panic %v", p)
+		}
+	}()
+	HandlerFrom("app/x/route.go", "GET", 42)
 }

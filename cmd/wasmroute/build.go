@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/internal/build"
 	"github.com/wasmroute/wasmroute/internal/progress"
 )
@@ -34,6 +39,10 @@ module of their own. It prints the route table and each module's size.`,
 				}
 			}
 			res, err := build.Build(cmd.Context(), appDir(args), build.Options{Progress: step})
+			if err == nil {
+				pr.Step("starting the app's modules once")
+				err = checkStarts(cmd.Context(), appDir(args))
+			}
 			pr.Done()
 			if err != nil {
 				return err
@@ -139,4 +148,37 @@ func printNetwork(w io.Writer, m *bundle.Manifest) {
 	}
 	fmt.Fprintf(w, "warning: %s use the network, but wasmroute.toml has no allowed_outbound_hosts: every connection will be refused\n",
 		strings.Join(routes, ", "))
+}
+
+// checkStarts starts one instance of each module of the app built in dir,
+// so that what fails only when a module initialises (a package init that
+// panics, a method var of the wrong type) is a build error naming the
+// file, not a 500 for every request later. The module answers from the
+// interpreter at once; the compiler fills the compilation cache meanwhile,
+// for the next start.
+func checkStarts(ctx context.Context, dir string) error {
+	var logs bytes.Buffer
+	h, err := host.New(filepath.Join(dir, bundle.DirName), host.Options{
+		Logger:       slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		FastStart:    true,
+		LookupSecret: func(string) (string, bool) { return "", true }, // secrets are the host's, at start
+	})
+	if err != nil {
+		return err
+	}
+	defer h.Close(ctx)
+	if err := h.Warm(ctx); err != nil {
+		// The guest's own words: its panic, which names the file.
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if i := strings.Index(line, "msg=\"panic: "); i >= 0 {
+				msg := line[i+len("msg=\"panic: "):]
+				if j := strings.Index(msg, "\" "); j >= 0 {
+					msg = msg[:j]
+				}
+				return fmt.Errorf("the app's module fails as it initialises: %s", strings.ReplaceAll(msg, `\"`, `"`))
+			}
+		}
+		return fmt.Errorf("the app's module fails as it initialises: %w", err)
+	}
+	return nil
 }

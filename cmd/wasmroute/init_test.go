@@ -103,3 +103,22 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("--version: %v %q", err, out)
 	}
 }
+
+// TestBuildChecksTheModuleStarts: a method var of the wrong type, which
+// only the module's initialisation can see, is a build error naming the
+// file, not a 500 for every request.
+func TestBuildChecksTheModuleStarts(t *testing.T) {
+	repo, _ := filepath.Abs("../..")
+	dir := filepath.Join(t.TempDir(), "badvar")
+	if out, err := run(t, context.Background(), "init", dir, "--replace", repo); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	bad := "package route\n\nfunc get() int { return 42 }\n\nvar GET = get()\n"
+	if err := os.WriteFile(filepath.Join(dir, "app/api/stream/route.go"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, context.Background(), "build", dir)
+	if err == nil || !strings.Contains(err.Error(), "app/api/stream/route.go: GET has type int") {
+		t.Fatalf("build: %v", err)
+	}
+}

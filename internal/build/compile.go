@@ -510,20 +510,22 @@ func mainSource(importBase string, served []*Route, g *group, mw *Route) []byte 
 	b.WriteString(")\n\nfunc init() {\n")
 	// register writes call(handler), where call is "guest.Handle(3, \"GET\", "
 	// or "guest.HandleMiddleware(".
-	register := func(call, pkg, name string, kind HandlerKind) {
+	// A var's type is only known to the compiler: HandlerFrom checks it as
+	// the module initialises, and names the file when it is wrong.
+	register := func(call, source, pkg, name string, kind HandlerKind) {
 		if kind == FuncHandler {
 			fmt.Fprintf(&b, "\t%shttp.HandlerFunc(%s.%s))\n", call, pkg, name)
 		} else {
-			fmt.Fprintf(&b, "\t%sguest.HandlerOf(%s.%s))\n", call, pkg, name)
+			fmt.Fprintf(&b, "\t%sguest.HandlerFrom(%q, %q, %s.%s))\n", call, source, name, pkg, name)
 		}
 	}
 	if mw != nil {
-		register("guest.HandleMiddleware(", "middleware", "Middleware", mw.Methods["Middleware"])
+		register("guest.HandleMiddleware(", mw.Source, "middleware", "Middleware", mw.Methods["Middleware"])
 	}
 	for _, ri := range g.routes {
 		r := served[ri]
 		for _, m := range r.MethodList() {
-			register(fmt.Sprintf("guest.Handle(%d, %q, ", ri, m), fmt.Sprintf("r%d", ri), m, r.Methods[m])
+			register(fmt.Sprintf("guest.Handle(%d, %q, ", ri, m), r.Source, fmt.Sprintf("r%d", ri), m, r.Methods[m])
 		}
 	}
 	b.WriteString("}\n\n// main is not called: the module is a reactor.\nfunc main() {}\n")

@@ -215,15 +215,15 @@ func TestMainSource(t *testing.T) {
 	}{
 		{"every route by its index", []int{0, 1}, nil,
 			[]string{`r0 "m/wasmroute_gen/r_x/route"`, `r1 "m/wasmroute_gen/r_v/route"`,
-				`guest.Handle(0, "GET", http.HandlerFunc(r0.GET))`, `guest.Handle(0, "POST", guest.HandlerOf(r0.POST))`,
-				`guest.Handle(1, "GET", guest.HandlerOf(r1.GET))`, "func main() {}"},
+				`guest.Handle(0, "GET", http.HandlerFunc(r0.GET))`, `guest.Handle(0, "POST", guest.HandlerFrom("app/x/route.go", "POST", r0.POST))`,
+				`guest.Handle(1, "GET", guest.HandlerFrom("", "GET", r1.GET))`, "func main() {}"},
 			[]string{"HandleMiddleware"}},
 		{"a group keeps the manifest's indices", []int{1}, nil,
-			[]string{`guest.Handle(1, "GET", guest.HandlerOf(r1.GET))`}, []string{`"net/http"`, "r0"}},
+			[]string{`guest.Handle(1, "GET", guest.HandlerFrom("", "GET", r1.GET))`}, []string{`"net/http"`, "r0"}},
 		{"middleware linked in", []int{1}, mwFunc,
 			[]string{`middleware "m/wasmroute_gen/m_middleware/route"`, `guest.HandleMiddleware(http.HandlerFunc(middleware.Middleware))`, `"net/http"`}, nil},
 		{"a middleware var", []int{1}, mwVar,
-			[]string{`guest.HandleMiddleware(guest.HandlerOf(middleware.Middleware))`}, []string{`"net/http"`}},
+			[]string{`guest.HandleMiddleware(guest.HandlerFrom("", "Middleware", middleware.Middleware))`}, []string{`"net/http"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
