@@ -122,3 +122,28 @@ func TestBuildChecksTheModuleStarts(t *testing.T) {
 		t.Fatalf("build: %v", err)
 	}
 }
+
+// TestLogFormats: start's structured lines, JSON, and dev's human ones.
+func TestLogFormats(t *testing.T) {
+	tests := []struct {
+		f    serveFlags
+		want string
+	}{
+		{serveFlags{logLevel: "info"}, `level=INFO msg=request method=GET status=200`},
+		{serveFlags{logLevel: "info", logFormat: "json"}, `"msg":"request","method":"GET","status":200`},
+		{serveFlags{logLevel: "info", human: true}, "GET  200 in 0s"},
+	}
+	for _, tt := range tests {
+		cmd := newRootCmd()
+		var b strings.Builder
+		cmd.SetErr(&b)
+		log, err := tt.f.logger(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("request", "method", "GET", "status", 200)
+		if !strings.Contains(b.String(), tt.want) {
+			t.Errorf("%+v: %q, want %q", tt.f, b.String(), tt.want)
+		}
+	}
+}

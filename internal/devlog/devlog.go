@@ -87,7 +87,15 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(add)
 	var b strings.Builder
 	if r.Message == "request" {
-		status := int(attrs["status"].Int64())
+		status := 0
+		if v := attrs["status"]; v.Kind() == slog.KindInt64 {
+			status = int(v.Int64())
+		}
+		var took time.Duration
+		if v := attrs["duration"]; v.Kind() == slog.KindDuration {
+			took = v.Duration()
+		}
+		aborted := attrs["aborted"].Kind() == slog.KindBool && attrs["aborted"].Bool()
 		colour := green
 		switch {
 		case status >= 500:
@@ -97,9 +105,15 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		case status >= 300:
 			colour = cyan
 		}
-		fmt.Fprintf(&b, "%s %s %s in %s", attrs["method"].String(), attrs["path"].String(),
-			h.paint(colour, fmt.Sprint(status)), round(attrs["duration"].Duration()))
-		if attrs["aborted"].Bool() {
+		str := func(k string) string {
+			if v, ok := attrs[k]; ok {
+				return v.String()
+			}
+			return ""
+		}
+		fmt.Fprintf(&b, "%s %s %s in %s", str("method"), str("path"),
+			h.paint(colour, fmt.Sprint(status)), round(took))
+		if aborted {
 			b.WriteString(h.paint(yellow, " (aborted)"))
 		}
 	} else {

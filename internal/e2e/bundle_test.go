@@ -232,11 +232,13 @@ func GET(w http.ResponseWriter, r *http.Request) {
 	}
 
 	write(t, filepath.Join(dir, "app/api/broken/route.go"), "package route\n\nimport \"net/http\"\n\nfunc GET(w http.ResponseWriter, r *http.Request) {\n\tundefinedCall()\n}\n")
+	write(t, filepath.Join(dir, "app/api/also/[x]/route.go"), "package route\n\nimport \"net/http\"\n\nfunc GET(w http.ResponseWriter, r *http.Request) {\n\talsoUndefined()\n}\n")
 	_, err = build.Build(context.Background(), dir, build.Options{})
 	if err == nil {
 		t.Fatal("build of a broken route succeeded")
 	}
-	for _, want := range []string{"app/api/broken/route.go:6:2: undefined: undefinedCall"} {
+	// Every broken route is named, not the first.
+	for _, want := range []string{"app/api/broken/route.go:6:2: undefined: undefinedCall", "app/api/also/[x]/route.go:6:2: undefined: alsoUndefined"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("build error lacks %q:\n%v", want, err)
 		}
@@ -252,6 +254,7 @@ func GET(w http.ResponseWriter, r *http.Request) {
 	// A good build writes a new version beside the old one and switches
 	// to it; the host serves it on reload, and the old one stays on disk.
 	os.RemoveAll(filepath.Join(dir, "app/api/broken"))
+	os.RemoveAll(filepath.Join(dir, "app/api/also"))
 	write(t, filepath.Join(dir, "lib/greet/greet.go"), "package greet\n\nfunc Item(id string) string { return \"item v2-\" + id }\n")
 	if _, err := build.Build(context.Background(), dir, build.Options{}); err != nil {
 		t.Fatal(err)
