@@ -235,7 +235,7 @@ func (h *Host) Reload() error {
 func (h *Host) Warm(ctx context.Context) error {
 	var errs []error
 	for _, p := range h.state.Load().pools {
-		if err := p.warm(); err != nil {
+		if err := p.check(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -219,6 +219,63 @@ func (p *pool) warm() error {
 	return nil
 }
 
+// check compiles the module and makes sure an instance can start: it
+// takes one as a request would (an idle one, a new one, or the next to
+// come back, for at most QueueTimeout) and gives it back. Host.Warm uses
+// it, so a module whose guest fails as it initialises is reported even
+// while the background warm-up is starting that instance.
+func (p *pool) check() error {
+	if err := p.compile(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if len(p.idle) > 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.live < p.max {
+		p.live++
+		p.mu.Unlock()
+		inst, err := p.create()
+		if err != nil {
+			return err
+		}
+		p.put(inst, true)
+		return nil
+	}
+	ch := make(chan *instance, 1)
+	p.waiters = append(p.waiters, ch)
+	p.mu.Unlock()
+	wait := time.NewTimer(p.h.opts.QueueTimeout)
+	defer wait.Stop()
+	select {
+	case inst := <-ch:
+		if inst == nil { // a place was handed over: the instance in it failed
+			created, err := p.create()
+			if err != nil {
+				return err
+			}
+			inst = created
+		}
+		p.put(inst, true)
+		return nil
+	case <-wait.C:
+	}
+	p.mu.Lock()
+	if i := slices.Index(p.waiters, ch); i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		p.mu.Unlock()
+		return nil // every instance is busy serving: it can start
+	}
+	p.mu.Unlock()
+	if inst := <-ch; inst != nil {
+		p.putBack(inst, true)
+	} else {
+		p.release()
+	}
+	return nil
+}
+
 // get returns the most recently used idle instance, or a new one while the
 // pool is below its instance limit, or waits for one to come back, for at
 // most QueueTimeout. A route with isolation = "request" gets an instance
