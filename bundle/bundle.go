@@ -286,6 +286,29 @@ func Sum(module []byte) string {
 // the old version or the new one, whole. Versions beyond the last
 // KeepVersions, and the modules only they named, are removed.
 func Write(dir string, m *Manifest) (string, error) {
+	version, err := WriteVersion(dir, m)
+	if err != nil {
+		return "", err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, CurrentName), []byte(version+"\n")); err != nil {
+		return "", err
+	}
+	return version, prune(dir, version)
+}
+
+// SetCurrent makes version, which must be on disk and valid, the current
+// version of the bundle in dir, atomically: a rollback, or the switch of a
+// deploy whose version was written with WriteVersion.
+func SetCurrent(dir, version string) error {
+	if _, err := LoadVersion(dir, version); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, CurrentName), []byte(version+"\n"))
+}
+
+// WriteVersion stores m as a version of the bundle in dir without making it
+// current, and returns its id; SetCurrent switches to it.
+func WriteVersion(dir string, m *Manifest) (string, error) {
 	m.Format = Format
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -303,12 +326,34 @@ func Write(dir string, m *Manifest) (string, error) {
 		}
 	}
 	now := time.Now()
-	_ = os.Chtimes(path, now, now) // the newest version, for pruning
-	if err := WriteFileAtomic(filepath.Join(dir, CurrentName), []byte(version+"\n")); err != nil {
-		return "", err
-	}
+	_ = os.Chtimes(path, now, now)
 	m.Version = version
-	return version, prune(dir, version)
+	return version, nil
+}
+
+// Versions lists the versions of the bundle in dir, newest first.
+func Versions(dir string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(dir, VersionsDir))
+	if err != nil {
+		return nil, err
+	}
+	type version struct {
+		id   string
+		time time.Time
+	}
+	var vs []version
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if info, err := e.Info(); ok && err == nil && validSum(id) {
+			vs = append(vs, version{id, info.ModTime()})
+		}
+	}
+	slices.SortFunc(vs, func(a, b version) int { return b.time.Compare(a.time) })
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.id
+	}
+	return out, nil
 }
 
 // prune removes versions beyond the newest KeepVersions (never current)

@@ -166,3 +166,45 @@ func TestReadersNeverSeeHalfABundle(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+// TestVersionsAndSetCurrent: a version written without switching, then
+// switched to and back, as a deploy and a rollback do.
+func TestVersionsAndSetCurrent(t *testing.T) {
+	dir := t.TempDir()
+	first := newBundle(t, dir, "module one")
+	module, sum, err := AddModule(dir, []byte("module two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := &Manifest{ABI: abi.Version, Modules: []Module{{File: module, SHA256: sum, Size: 10}}, Routes: []Route{{Pattern: "/b", Methods: []string{"GET"}}}}
+	v2, err := WriteVersion(dir, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name    string
+		step    func() error
+		current string
+	}{
+		{"written, not current", func() error { return nil }, first.Version},
+		{"switched to", func() error { return SetCurrent(dir, v2) }, v2},
+		{"rolled back", func() error { return SetCurrent(dir, first.Version) }, first.Version},
+		{"an unknown version is refused", func() error {
+			if SetCurrent(dir, strings.Repeat("0", 64)) == nil {
+				t.Error("SetCurrent took an unknown version")
+			}
+			return nil
+		}, first.Version},
+	}
+	for _, s := range steps {
+		if err := s.step(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if m, err := Load(dir); err != nil || m.Version != s.current {
+			t.Fatalf("%s: current %v, %v; want %s", s.name, m, err, s.current)
+		}
+	}
+	if vs, err := Versions(dir); err != nil || len(vs) != 2 || vs[0] != v2 {
+		t.Fatalf("Versions = %v, %v", vs, err)
+	}
+}

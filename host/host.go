@@ -120,7 +120,13 @@ func (h *Host) reapIdle() {
 func (h *Host) Reload() error {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
-	m, err := bundle.Load(h.dir)
+	var m *bundle.Manifest
+	var err error
+	if h.opts.Version != "" {
+		m, err = bundle.LoadVersion(h.dir, h.opts.Version)
+	} else {
+		m, err = bundle.Load(h.dir)
+	}
 	if err != nil {
 		return err
 	}

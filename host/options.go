@@ -110,6 +110,10 @@ type Options struct {
 	// AppName names the app in every log line. Defaults to the name of the
 	// app directory (the bundle directory's parent).
 	AppName string
+	// Version, if set, is the version of the bundle to serve, instead of
+	// its current one: an edge host loads a version to check it before it
+	// makes it current.
+	Version string
 	// FastStart serves a module that is not in the compilation cache from
 	// wazero's interpreter at once (it compiles several times faster), and
 	// switches new instances to the compiled code when the compiler is

@@ -147,3 +147,53 @@ func TestLogFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestServe: serve needs a token, then listens for apps and the admin API.
+func TestServe(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("WASMROUTE_ADMIN_TOKEN", "")
+	if _, err := run(t, context.Background(), "serve", "--data", data); err == nil || !strings.Contains(err.Error(), "needs a token") {
+		t.Fatalf("serve without a token: %v", err)
+	}
+	t.Setenv("WASMROUTE_ADMIN_TOKEN", "a-token-long-enough-for-this")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetOut(pw)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0"})
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	var public, admin string
+	for (public == "" || admin == "") && lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), "Admin API on "); ok {
+			admin = after
+		}
+		if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
+			public = after
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	for _, tt := range []struct {
+		url    string
+		status int
+	}{{admin + "/healthz", 200}, {admin + "/v1/apps", 401}, {public + "/api/hello", 404}} {
+		resp, err := http.Get(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: %d, want %d", tt.url, resp.StatusCode, tt.status)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}

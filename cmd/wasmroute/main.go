@@ -201,7 +201,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd())
+	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd(), newServeCmd())
 	root.Version = scaffold.Version()
 	root.SetVersionTemplate(versionText())
 	return root

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/edge"
+	"github.com/wasmroute/wasmroute/host/kv"
+	"github.com/wasmroute/wasmroute/internal/httpserver"
+)
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	var adminAddr, tokenFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve many apps on one edge host, deployed through an admin API",
+		Long: `Serve runs an edge host: the apps deployed to its data directory (--data),
+routed by the Host header, on --addr, and the admin API (deploy, rollback,
+list, delete) on --admin. The admin token comes from WASMROUTE_ADMIN_TOKEN or
+--admin-token-file. Each app keeps its KV store in DATA/apps/NAME/kv.db. On
+SIGTERM the host stops accepting and lets requests in flight finish.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			token := os.Getenv("WASMROUTE_ADMIN_TOKEN")
+			if tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--admin-token-file: %w", err)
+				}
+				token = strings.TrimSpace(string(b))
+			}
+			if len(token) < 16 {
+				return errors.New("the admin API needs a token of at least 16 characters: set WASMROUTE_ADMIN_TOKEN or --admin-token-file")
+			}
+			if f.dataDir == "" {
+				return errors.New("--data: give the directory the host keeps its apps in")
+			}
+			log, err := f.logger(cmd)
+			if err != nil {
+				return err
+			}
+			oversubscribeProcs()
+			srv, err := edge.Open(f.dataDir, edge.Options{Logger: log, Engine: host.EngineOptions{CacheDir: f.cacheDir, GuestConcurrency: f.concurrency},
+				App: func(name string) host.Options {
+					return host.Options{Logger: log, MaxInstances: f.maxInstances, LookupSecret: os.LookupEnv}
+				},
+				KV: func(name string) (kv.Store, error) {
+					return kv.OpenBolt(filepath.Join(f.dataDir, "apps", name, "kv.db"), kv.DefaultQuota)
+				}})
+			if err != nil {
+				return err
+			}
+			defer srv.Close(context.Background())
+			admin, err := httpserver.Listen(adminAddr, edge.NewAdmin(srv, token), httpserver.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Admin API on http://%s\n", admin.Addr())
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			adminDone := make(chan error, 1)
+			go func() { adminDone <- admin.Serve(ctx) }()
+			err = serve(ctx, cmd.OutOrStdout(), &f, srv, log)
+			cancel()
+			return errors.Join(err, <-adminDone)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:9090", "address of the admin API (HOST:PORT); keep it off the public network")
+	cmd.Flags().StringVar(&tokenFile, "admin-token-file", "", "file holding the admin token (default: $WASMROUTE_ADMIN_TOKEN)")
+	return cmd
+}

@@ -1,0 +1,451 @@
+// Package edge is an edge host: many apps on one host.Engine, routed by the
+// Host header, deployed and rolled back while it serves, with its state in
+// a data directory that survives restarts:
+//
+//	DATA/modules/<sha256>.wasm    every module uploaded, by digest
+//	DATA/apps/<name>/             the app's bundle (package bundle): its
+//	                              versions, current, and hard links to its modules
+//	DATA/apps/<name>/domains.json the host names it serves
+//
+// A deploy writes the new version beside the old ones, starts it, and only
+// then switches the bundle's current pointer (an atomic rename) and the
+// route table; requests in flight finish on the old version.
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/kv"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Engine configures the engine every app runs on.
+	Engine host.EngineOptions
+	// Logger receives the server's own lines. Defaults to slog.Default().
+	Logger *slog.Logger
+	// App returns the host options of an app (secrets, limits), called
+	// each time a version of it is loaded. Defaults to host.Options with
+	// the Logger.
+	App func(name string) host.Options
+	// KV opens an app's key-value store, once: every version of the app
+	// shares it, and it closes when the app is deleted or the server
+	// closes. Defaults to one in memory per app.
+	KV func(name string) (kv.Store, error)
+}
+
+// Server serves the apps in a data directory. It is an http.Handler.
+type Server struct {
+	data string
+	opts Options
+	log  *slog.Logger
+	e    *host.Engine
+
+	mu     sync.RWMutex
+	apps   map[string]*app
+	stores map[string]kv.Store // by app, under mu
+	// deploying holds a lock per app, so deploys of one app never
+	// interleave.
+	deploying sync.Map
+}
+
+type app struct {
+	name    string
+	domains []string
+	h       *host.Host
+	version string
+}
+
+// ErrBadRequest marks errors that are the client's: a bad name, digest,
+// manifest or module.
+var ErrBadRequest = errors.New("bad request")
+
+var appName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidName reports whether name can name an app (and a directory).
+func ValidName(name string) bool { return appName.MatchString(name) }
+
+func validSum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Open loads every app in the data directory and returns the Server.
+func Open(data string, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Engine.Logger == nil {
+		opts.Engine.Logger = opts.Logger
+	}
+	for _, d := range []string{"modules", "apps"} {
+		if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	e, err := host.NewEngine(opts.Engine)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{data: data, opts: opts, log: opts.Logger, e: e, apps: map[string]*app{}, stores: map[string]kv.Store{}}
+	entries, err := os.ReadDir(filepath.Join(data, "apps"))
+	if err != nil {
+		return nil, err
+	}
+	for _, ent := range entries {
+		if !ent.IsDir() || !ValidName(ent.Name()) {
+			continue
+		}
+		a, err := s.load(ent.Name(), "")
+		if err != nil {
+			// One broken app does not keep the others from serving.
+			s.log.Error("app not loaded", slog.String("app", ent.Name()), slog.String("error", err.Error()))
+			continue
+		}
+		s.apps[a.name] = a
+	}
+	return s, nil
+}
+
+func (s *Server) appDir(name string) string { return filepath.Join(s.data, "apps", name) }
+
+func (s *Server) appOptions(name string) host.Options {
+	if s.opts.App != nil {
+		return s.opts.App(name)
+	}
+	return host.Options{Logger: s.log}
+}
+
+// load loads an app's version (its current one when version is "").
+func (s *Server) load(name, version string) (*app, error) {
+	dir := s.appDir(name)
+	opts := s.appOptions(name)
+	opts.AppName, opts.Version = name, version
+	store, err := s.store(name)
+	if err != nil {
+		return nil, err
+	}
+	opts.KV = store
+	h, err := s.e.Load(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{name: name, h: h, version: version}
+	if version == "" {
+		m, err := bundle.Load(dir)
+		if err == nil {
+			a.version = m.Version
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "domains.json")); err == nil {
+		_ = json.Unmarshal(b, &a.domains)
+	}
+	return a, nil
+}
+
+// HasModule reports whether the module with the digest is stored.
+func (s *Server) HasModule(sum string) bool {
+	_, err := os.Stat(filepath.Join(s.data, bundle.ModulePath(sum)))
+	return validSum(sum) && err == nil
+}
+
+// AddModule stores a module under its digest, which must be sum.
+func (s *Server) AddModule(sum string, module []byte) error {
+	if !validSum(sum) {
+		return fmt.Errorf("%w: %q is not a sha256 digest", ErrBadRequest, sum)
+	}
+	if got := bundle.Sum(module); got != sum {
+		return fmt.Errorf("%w: the module's sha256 is %s, not %s", ErrBadRequest, got, sum)
+	}
+	if len(module) < 8 || string(module[:4]) != "\x00asm" {
+		return fmt.Errorf("%w: not a WebAssembly module", ErrBadRequest)
+	}
+	_, _, err := bundle.AddModule(s.data, module)
+	return err
+}
+
+// Deploy makes the bundle manifest (JSON, as in a bundle's versions/) the
+// app's current version, serving domains: it checks the manifest and that
+// every module it names is stored, starts the new version (compiling and
+// starting an instance of each module), and only then switches to it. A
+// failure leaves the old version serving. It returns the version id.
+func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domains []string) (string, error) {
+	if !ValidName(name) {
+		return "", fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
+	}
+	for _, d := range domains {
+		if d == "" || strings.ContainsAny(d, "/: ") {
+			return "", fmt.Errorf("%w: %q is not a host name", ErrBadRequest, d)
+		}
+	}
+	lock := s.lock(name)
+	lock.Lock()
+	defer lock.Unlock()
+
+	var m bundle.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return "", fmt.Errorf("%w: manifest: %v", ErrBadRequest, err)
+	}
+	switch {
+	case m.Format != bundle.Format:
+		return "", fmt.Errorf("%w: manifest format %d; this host reads format %d", ErrBadRequest, m.Format, bundle.Format)
+	case m.ABI != abi.Version:
+		return "", fmt.Errorf("%w: built for ABI version %d; this host speaks version %d", ErrBadRequest, m.ABI, abi.Version)
+	}
+	var missing []string
+	for _, mod := range m.Modules {
+		if !s.HasModule(mod.SHA256) {
+			missing = append(missing, mod.SHA256)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("%w: upload these modules first: %s", ErrBadRequest, strings.Join(missing, ", "))
+	}
+	dir := s.appDir(name)
+	for _, mod := range m.Modules {
+		dst := filepath.Join(dir, bundle.ModulePath(mod.SHA256))
+		if _, err := os.Stat(dst); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.Link(filepath.Join(s.data, bundle.ModulePath(mod.SHA256)), dst); err != nil && !os.IsExist(err) {
+			return "", err
+		}
+	}
+	version, err := bundle.WriteVersion(dir, &m)
+	if err != nil {
+		return "", err
+	}
+	if _, err := bundle.LoadVersion(dir, version); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	next, err := s.load(name, version)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := next.h.Warm(ctx); err != nil {
+		next.h.Close(ctx)
+		return "", fmt.Errorf("%w: the new version does not start: %v", ErrBadRequest, err)
+	}
+	if domains == nil {
+		if old := s.get(name); old != nil {
+			domains = old.domains
+		}
+	}
+	next.domains = domains
+	b, _ := json.Marshal(domains)
+	if err := bundle.WriteFileAtomic(filepath.Join(dir, "domains.json"), b); err != nil {
+		next.h.Close(ctx)
+		return "", err
+	}
+	// The switch: on disk, then in the route table.
+	if err := bundle.SetCurrent(dir, version); err != nil {
+		next.h.Close(ctx)
+		return "", err
+	}
+	s.swap(next)
+	s.log.Info("deployed", slog.String("app", name), slog.String("version", version))
+	return version, nil
+}
+
+// Rollback makes an earlier version current: version, or with "" the one
+// deployed before the current one.
+func (s *Server) Rollback(ctx context.Context, name, version string) (string, error) {
+	lock := s.lock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	cur := s.get(name)
+	if cur == nil {
+		return "", fmt.Errorf("%w: no app %q", ErrBadRequest, name)
+	}
+	dir := s.appDir(name)
+	if version == "" {
+		versions, err := bundle.Versions(dir)
+		if err != nil {
+			return "", err
+		}
+		for i, v := range versions {
+			if v == cur.version && i+1 < len(versions) {
+				version = versions[i+1]
+			}
+		}
+		if version == "" {
+			return "", fmt.Errorf("%w: %s has no version before %.12s", ErrBadRequest, name, cur.version)
+		}
+	}
+	next, err := s.load(name, version)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := next.h.Warm(ctx); err != nil {
+		next.h.Close(ctx)
+		return "", fmt.Errorf("%w: version %.12s does not start: %v", ErrBadRequest, version, err)
+	}
+	next.domains = cur.domains
+	if err := bundle.SetCurrent(dir, version); err != nil {
+		next.h.Close(ctx)
+		return "", err
+	}
+	s.swap(next)
+	s.log.Info("rolled back", slog.String("app", name), slog.String("version", version))
+	return version, nil
+}
+
+// Delete unloads an app and removes its directory.
+func (s *Server) Delete(ctx context.Context, name string) error {
+	lock := s.lock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	s.mu.Lock()
+	a, st := s.apps[name], s.stores[name]
+	delete(s.apps, name)
+	delete(s.stores, name)
+	s.mu.Unlock()
+	if a == nil {
+		return fmt.Errorf("%w: no app %q", ErrBadRequest, name)
+	}
+	a.h.Close(ctx)
+	if st != nil {
+		st.Close()
+	}
+	return os.RemoveAll(s.appDir(name))
+}
+
+// AppInfo describes a deployed app.
+type AppInfo struct {
+	Name     string   `json:"name"`
+	Version  string   `json:"version"`
+	Versions []string `json:"versions"`
+	Domains  []string `json:"domains"`
+	Routes   []string `json:"routes"`
+}
+
+// Apps lists the apps, by name.
+func (s *Server) Apps() []AppInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []AppInfo
+	for _, a := range s.apps {
+		vs, _ := bundle.Versions(s.appDir(a.name))
+		out = append(out, AppInfo{Name: a.name, Version: a.version, Versions: vs, Domains: a.domains, Routes: a.h.Routes()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// store returns the app's key-value store, opening it the first time.
+func (s *Server) store(name string) (kv.Store, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stores[name]; st != nil {
+		return st, nil
+	}
+	var st kv.Store = kv.NewMemory(kv.DefaultQuota)
+	if s.opts.KV != nil {
+		var err error
+		if st, err = s.opts.KV(name); err != nil {
+			return nil, err
+		}
+	}
+	s.stores[name] = st
+	return st, nil
+}
+
+func (s *Server) lock(name string) *sync.Mutex {
+	l, _ := s.deploying.LoadOrStore(name, &sync.Mutex{})
+	return l.(*sync.Mutex)
+}
+
+func (s *Server) get(name string) *app {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.apps[name]
+}
+
+// swap puts next in the route table and unloads the version it replaces;
+// requests already in the old one finish there.
+func (s *Server) swap(next *app) {
+	s.mu.Lock()
+	old := s.apps[next.name]
+	s.apps[next.name] = next
+	s.mu.Unlock()
+	if old != nil {
+		old.h.Close(context.Background())
+	}
+}
+
+// route finds the app serving a Host header: an exact domain first, then
+// the longest wildcard (*.example.com) that matches.
+func (s *Server) route(hostHeader string) *app {
+	name := strings.ToLower(hostHeader)
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		name = h
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var best *app
+	bestLen := -1
+	for _, a := range s.apps {
+		for _, d := range a.domains {
+			switch {
+			case d == name:
+				return a
+			case strings.HasPrefix(d, "*.") && strings.HasSuffix(name, d[1:]) && len(d) > bestLen:
+				best, bestLen = a, len(d)
+			}
+		}
+	}
+	return best
+}
+
+// ServeHTTP serves a request from the app its Host names.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a := s.route(r.Host)
+	if a == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"Unknown host"}`))
+		return
+	}
+	a.h.ServeHTTP(w, r)
+}
+
+// Close unloads every app and closes the engine.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	apps, stores := s.apps, s.stores
+	s.apps, s.stores = map[string]*app{}, map[string]kv.Store{}
+	s.mu.Unlock()
+	for _, a := range apps {
+		a.h.Close(ctx)
+	}
+	err := s.e.Close(ctx)
+	for _, st := range stores {
+		err = errors.Join(err, st.Close())
+	}
+	return err
+}

@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/edge"
+)
+
+const adminToken = "test-admin-token"
+
+// edgeHost is an edge.Server with its public and admin listeners.
+type edgeHost struct {
+	srv           *edge.Server
+	public, admin *httptest.Server
+	logs          *logBuffer
+}
+
+func openEdge(t *testing.T, data string) *edgeHost {
+	t.Helper()
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	srv, err := edge.Open(data, edge.Options{Logger: logger, Engine: host.EngineOptions{CacheDir: cacheDir},
+		App: func(string) host.Options { return host.Options{Logger: logger, LookupSecret: testSecrets} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &edgeHost{srv: srv, public: httptest.NewServer(srv), admin: httptest.NewServer(edge.NewAdmin(srv, adminToken)), logs: logs}
+	t.Cleanup(func() { e.close(t) })
+	return e
+}
+
+func (e *edgeHost) close(t *testing.T) {
+	if e.public == nil {
+		return
+	}
+	e.public.Close()
+	e.admin.Close()
+	e.srv.Close(context.Background())
+	e.public = nil
+	if t.Failed() {
+		t.Logf("edge log:\n%s", e.logs)
+	}
+}
+
+// call sends an admin request and returns the status and body.
+func (e *edgeHost) call(t *testing.T, method, path, token string, body io.Reader) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.admin.URL+path, body)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// get sends GET path to the public listener for host.
+func (e *edgeHost) get(t *testing.T, hostName, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.public.URL+path, nil)
+	req.Host = hostName
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// deploy uploads the modules of the bundle in bundleDir that the host
+// lacks, then deploys its current manifest, and returns the version.
+func (e *edgeHost) deploy(t *testing.T, app, bundleDir string, edit func(*bundle.Manifest), domains ...string) (int, string) {
+	t.Helper()
+	m, err := bundle.Load(bundleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mod := range m.Modules {
+		if status, _ := e.call(t, "HEAD", "/v1/modules/"+mod.SHA256, adminToken, nil); status == 200 {
+			continue
+		}
+		f, err := os.Open(filepath.Join(bundleDir, mod.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := e.call(t, "PUT", "/v1/modules/"+mod.SHA256, adminToken, f)
+		f.Close()
+		if status != 204 {
+			t.Fatalf("upload %s: %d %s", mod.SHA256, status, body)
+		}
+	}
+	if edit != nil {
+		edit(m)
+	}
+	m.Format = bundle.Format
+	manifest, _ := json.Marshal(m)
+	req, _ := json.Marshal(map[string]any{"manifest": json.RawMessage(manifest), "domains": domains})
+	return e.call(t, "POST", "/v1/apps/"+app+"/deploy", adminToken, strings.NewReader(string(req)))
+}
+
+// TestEdgeHost deploys two apps to an edge host through its admin API and
+// serves them by Host header; deploys again and rolls back; refuses bad
+// tokens and bad uploads; and keeps everything across a restart.
+func TestEdgeHost(t *testing.T) {
+	data := t.TempDir()
+	e := openEdge(t, data)
+	plain, faulty := filepath.Join(plainDir, bundle.DirName), filepath.Join(faultyDir, bundle.DirName)
+
+	// Auth: no token, a wrong one.
+	for _, token := range []string{"", "wrong"} {
+		if status, _ := e.call(t, "GET", "/v1/apps", token, nil); status != 401 {
+			t.Fatalf("token %q: %d, want 401", token, status)
+		}
+	}
+	if strings.Contains(e.logs.String(), "wrong") {
+		t.Fatal("a token reached the log")
+	}
+	if status, _ := e.call(t, "GET", "/healthz", "", nil); status != 200 {
+		t.Fatalf("healthz: %d", status)
+	}
+
+	status, body := e.deploy(t, "plain", plain, nil, "plain.example.com")
+	if status != 200 || !strings.Contains(body, `"version"`) {
+		t.Fatalf("deploy plain: %d %s", status, body)
+	}
+	var first struct{ Version string }
+	json.Unmarshal([]byte(body), &first)
+	if status, body := e.deploy(t, "faulty", faulty, nil, "*.faulty.test"); status != 200 {
+		t.Fatalf("deploy faulty: %d %s", status, body)
+	}
+	for _, tt := range []struct{ host, path, want string }{
+		{"plain.example.com", "/api/ok", "ok"},
+		{"plain.example.com:8080", "/api/ok", "ok"},
+		{"a.faulty.test", "/api/env", "FOO=bar"},
+	} {
+		if status, body := e.get(t, tt.host, tt.path); status != 200 || !strings.Contains(body, tt.want) {
+			t.Errorf("%s%s: %d %q", tt.host, tt.path, status, body)
+		}
+	}
+	if status, body := e.get(t, "nobody.example.com", "/api/ok"); status != 404 || body != `{"error":"Unknown host"}` {
+		t.Errorf("unknown host: %d %s", status, body)
+	}
+
+	// Bad uploads change nothing.
+	bad := []struct {
+		name   string
+		status int
+		do     func() (int, string)
+	}{
+		{"digest mismatch", 400, func() (int, string) {
+			return e.call(t, "PUT", "/v1/modules/"+strings.Repeat("a", 64), adminToken, strings.NewReader("\x00asm\x01\x00\x00\x00"))
+		}},
+		{"not a digest", 400, func() (int, string) {
+			return e.call(t, "PUT", "/v1/modules/..%2F..%2Fetc", adminToken, strings.NewReader("x"))
+		}},
+		{"a module not uploaded", 400, func() (int, string) {
+			return e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.Modules[0].SHA256 = strings.Repeat("b", 64) })
+		}},
+		{"another ABI", 400, func() (int, string) { return e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.ABI = 99 }) }},
+		{"a bad app name", 400, func() (int, string) { return e.deploy(t, "../evil", plain, nil) }},
+	}
+	for _, b := range bad {
+		if status, body := b.do(); status < 400 || status >= 500 || (b.status != 0 && status != b.status && status != 404) {
+			t.Errorf("%s: %d %s", b.name, status, body)
+		}
+	}
+	if status, _ := e.get(t, "plain.example.com", "/api/ok"); status != 200 {
+		t.Fatal("a bad upload stopped the app")
+	}
+
+	// A second version, then back.
+	status, body = e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.App.MaxURLLength = 2000 })
+	if status != 200 || strings.Contains(body, first.Version) {
+		t.Fatalf("second deploy: %d %s", status, body)
+	}
+	if status, body := e.call(t, "POST", "/v1/apps/plain/rollback", adminToken, nil); status != 200 || !strings.Contains(body, first.Version) {
+		t.Fatalf("rollback: %d %s, want %s", status, body, first.Version)
+	}
+	if status, _ := e.get(t, "plain.example.com", "/api/ok"); status != 200 {
+		t.Fatal("after the rollback")
+	}
+
+	// A restart serves what was current.
+	e.close(t)
+	e = openEdge(t, data)
+	if status, body := e.get(t, "plain.example.com", "/api/ok"); status != 200 || body != "ok" {
+		t.Fatalf("after a restart: %d %q", status, body)
+	}
+	_, list := e.call(t, "GET", "/v1/apps", adminToken, nil)
+	if !strings.Contains(list, `"name":"faulty"`) || !strings.Contains(list, `"version":"`+first.Version+`"`) {
+		t.Fatalf("apps after a restart: %s", list)
+	}
+	if status, _ := e.call(t, "DELETE", "/v1/apps/faulty", adminToken, nil); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
+	if status, _ := e.get(t, "a.faulty.test", "/api/ok"); status != 404 {
+		t.Fatalf("a deleted app answered %d", status)
+	}
+}
