@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -191,6 +192,50 @@ func TestServe(t *testing.T) {
 		if resp.StatusCode != tt.status {
 			t.Errorf("%s: %d, want %d", tt.url, resp.StatusCode, tt.status)
 		}
+	}
+	// deploy, a second deploy of a change, versions, rollback.
+	repo, _ := filepath.Abs("../..")
+	app := filepath.Join(t.TempDir(), "edgeapp")
+	if out, err := run(t, ctx, "init", app, "--replace", repo); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	get := func() string {
+		req, _ := http.NewRequest("GET", public+"/api/hello", nil)
+		req.Host = "edgeapp.example.com"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}
+	client := []string{"--to", admin, "--app", "edgeapp", "--token", "a-token-long-enough-for-this"}
+	out, err := run(t, ctx, append([]string{"deploy", app, "--domain", "edgeapp.example.com"}, client...)...)
+	if err != nil || !strings.Contains(out, "Deployed edgeapp: version ") {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	first := strings.TrimSpace(out[strings.LastIndex(out, " ")+1:])
+	if got := get(); got != `200 {"message":"Hello from wasmroute"}` {
+		t.Fatalf("after deploy: %s", got)
+	}
+	route := filepath.Join(app, "app/api/hello/route.go")
+	src, _ := os.ReadFile(route)
+	os.WriteFile(route, []byte(strings.Replace(string(src), " from wasmroute", " again", 1)), 0o644)
+	if out, err := run(t, ctx, append([]string{"deploy", app}, client...)...); err != nil || strings.Contains(out, first) {
+		t.Fatalf("second deploy: %v\n%s", err, out)
+	}
+	if got := get(); got != `200 {"message":"Hello again"}` {
+		t.Fatalf("after the second deploy: %s", got)
+	}
+	if out, err := run(t, ctx, "versions", "--to", admin, "--app", "edgeapp", "--token", "a-token-long-enough-for-this"); err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "  "+first) {
+		t.Fatalf("versions: %v\n%s", err, out)
+	}
+	if out, err := run(t, ctx, append([]string{"rollback"}, client...)...); err != nil || !strings.Contains(out, first) {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	if got := get(); got != `200 {"message":"Hello from wasmroute"}` {
+		t.Fatalf("after the rollback: %s", got)
 	}
 	cancel()
 	if err := <-done; err != nil {

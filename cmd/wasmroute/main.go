@@ -201,7 +201,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd(), newServeCmd())
+	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd(), newServeCmd(), newDeployCmd(), newRollbackCmd(), newVersionsCmd())
 	root.Version = scaffold.Version()
 	root.SetVersionTemplate(versionText())
 	return root

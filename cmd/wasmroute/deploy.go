@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/internal/build"
+	"github.com/wasmroute/wasmroute/internal/progress"
+)
+
+// adminClient talks to an edge host's admin API.
+type adminClient struct {
+	url, token string
+	http       *http.Client
+}
+
+func newAdminClient(url, token string) (*adminClient, error) {
+	if url == "" {
+		return nil, errors.New("--to: give the admin API of the edge host, such as http://edge:9090")
+	}
+	if token == "" {
+		token = os.Getenv("WASMROUTE_TOKEN")
+	}
+	if token == "" {
+		return nil, errors.New("no token: set WASMROUTE_TOKEN or --token")
+	}
+	return &adminClient{url: strings.TrimSuffix(url, "/"), token: token, http: &http.Client{Timeout: 10 * time.Minute}}, nil
+}
+
+// do sends a request and decodes a JSON answer into out (nil: none); a
+// status of 400 or more is an error carrying the host's reason.
+func (c *adminClient) do(method, path string, body io.Reader, out any) (int, error) {
+	req, err := http.NewRequest(method, c.url+path, body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return resp.StatusCode, fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, e.Error)
+		}
+		return resp.StatusCode, fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+	}
+	if out != nil && len(b) > 0 {
+		return resp.StatusCode, json.Unmarshal(b, out)
+	}
+	return resp.StatusCode, nil
+}
+
+func newDeployCmd() *cobra.Command {
+	var to, app, token string
+	var domains []string
+	cmd := &cobra.Command{
+		Use:   "deploy [DIR] --to URL --app NAME [--domain HOST]...",
+		Short: "Deploy the app in DIR to an edge host (wasmroute serve)",
+		Long: `Deploy builds the app in DIR when its bundle is missing or older than its
+sources, uploads the modules the host lacks, and deploys the version: the
+host starts it and switches to it only if it starts. It prints the version
+id. The token comes from WASMROUTE_TOKEN or --token.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAdminClient(to, token)
+			if err != nil {
+				return err
+			}
+			if app == "" {
+				return errors.New("--app: name the app on the host")
+			}
+			dir := appDir(args)
+			pr := progress.New(cmd.ErrOrStderr())
+			defer pr.Done()
+			bundleDir := filepath.Join(dir, bundle.DirName)
+			if stale(dir, bundleDir) {
+				pr.Step("building " + dir)
+				if _, err := build.Build(cmd.Context(), dir, build.Options{}); err != nil {
+					return err
+				}
+			}
+			m, err := bundle.Load(bundleDir)
+			if err != nil {
+				return err
+			}
+			var sent int64
+			for _, mod := range m.Modules {
+				if status, _ := c.do("HEAD", "/v1/modules/"+mod.SHA256, nil, nil); status == http.StatusOK {
+					continue
+				}
+				pr.Step(fmt.Sprintf("uploading module %.12s (%.1f MB)", mod.SHA256, float64(mod.Size)/1e6))
+				bin, err := bundle.ReadModule(bundleDir, mod)
+				if err != nil {
+					return err
+				}
+				if _, err := c.do("PUT", "/v1/modules/"+mod.SHA256, bytes.NewReader(bin), nil); err != nil {
+					return err
+				}
+				sent += mod.Size
+			}
+			manifest, err := os.ReadFile(filepath.Join(bundleDir, bundle.VersionsDir, m.Version+".json"))
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]any{"manifest": json.RawMessage(manifest), "domains": domainsOrNil(domains)})
+			pr.Step(fmt.Sprintf("deploying %.12s to %s (%.1f MB uploaded): compile, start, switch", m.Version, app, float64(sent)/1e6))
+			var res struct{ Version string }
+			if _, err := c.do("POST", "/v1/apps/"+app+"/deploy", bytes.NewReader(body), &res); err != nil {
+				return err
+			}
+			pr.Done()
+			fmt.Fprintf(cmd.OutOrStdout(), "Deployed %s: version %s\n", app, res.Version)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the edge host's admin API (http://HOST:PORT)")
+	cmd.Flags().StringVar(&app, "app", "", "the app's name on the host")
+	cmd.Flags().StringArrayVar(&domains, "domain", nil, "a host name the app serves, such as api.example.com or *.example.com (repeatable; default: the ones it had)")
+	cmd.Flags().StringVar(&token, "token", "", "admin token (default $WASMROUTE_TOKEN)")
+	return cmd
+}
+
+func domainsOrNil(d []string) []string {
+	if len(d) == 0 {
+		return nil
+	}
+	return d
+}
+
+// stale reports whether the bundle in bundleDir is missing or older than a
+// source of the app in dir (a .go file, go.mod, go.sum or wasmroute.toml).
+func stale(dir, bundleDir string) bool {
+	info, err := os.Stat(filepath.Join(bundleDir, bundle.CurrentName))
+	if err != nil {
+		return true
+	}
+	built := info.ModTime()
+	newer := false
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || newer {
+			return filepath.SkipAll
+		}
+		if d.IsDir() && path != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		name := d.Name()
+		if !d.IsDir() && (strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum" || name == "wasmroute.toml") {
+			if fi, err := d.Info(); err == nil && fi.ModTime().After(built) {
+				newer = true
+			}
+		}
+		return nil
+	})
+	return newer
+}
+
+func newRollbackCmd() *cobra.Command {
+	var to, app, token, version string
+	cmd := &cobra.Command{
+		Use:   "rollback --to URL --app NAME [--version ID]",
+		Short: "Make an earlier version of an app current on an edge host",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAdminClient(to, token)
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]string{"version": version})
+			var res struct{ Version string }
+			if _, err := c.do("POST", "/v1/apps/"+app+"/rollback", bytes.NewReader(body), &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Rolled %s back: version %s\n", app, res.Version)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the edge host's admin API (http://HOST:PORT)")
+	cmd.Flags().StringVar(&app, "app", "", "the app's name on the host")
+	cmd.Flags().StringVar(&version, "version", "", "the version to make current (default: the one before the current one)")
+	cmd.Flags().StringVar(&token, "token", "", "admin token (default $WASMROUTE_TOKEN)")
+	return cmd
+}
+
+func newVersionsCmd() *cobra.Command {
+	var to, app, token string
+	cmd := &cobra.Command{
+		Use:   "versions --to URL --app NAME",
+		Short: "List the versions of an app an edge host keeps, the current one marked",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAdminClient(to, token)
+			if err != nil {
+				return err
+			}
+			var apps []struct {
+				Name, Version string
+				Versions      []string
+				Domains       []string
+			}
+			if _, err := c.do("GET", "/v1/apps", nil, &apps); err != nil {
+				return err
+			}
+			for _, a := range apps {
+				if a.Name != app {
+					continue
+				}
+				for _, v := range a.Versions {
+					mark := " "
+					if v == a.Version {
+						mark = "*"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", mark, v)
+				}
+				return nil
+			}
+			return fmt.Errorf("the host has no app %q", app)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the edge host's admin API (http://HOST:PORT)")
+	cmd.Flags().StringVar(&app, "app", "", "the app's name on the host")
+	cmd.Flags().StringVar(&token, "token", "", "admin token (default $WASMROUTE_TOKEN)")
+	return cmd
+}
