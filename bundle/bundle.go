@@ -356,6 +356,17 @@ func Versions(dir string) ([]string, error) {
 	return out, nil
 }
 
+// Prune removes the versions of the bundle in dir beyond the newest
+// KeepVersions, never the current one, and the modules no kept version
+// names (once they are an hour old).
+func Prune(dir string) error {
+	m, err := Load(dir)
+	if err != nil {
+		return err
+	}
+	return prune(dir, m.Version)
+}
+
 // prune removes versions beyond the newest KeepVersions (never current)
 // and the modules no kept version names. Errors leave files behind, which
 // the next build tries again.

@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
@@ -269,7 +270,33 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	}
 	s.swap(next)
 	s.log.Info("deployed", slog.String("app", name), slog.String("version", version))
+	// Keep the last bundle.KeepVersions versions, and the modules some
+	// app still names.
+	if err := bundle.Prune(dir); err != nil {
+		s.log.Warn("old versions not pruned", slog.String("app", name), slog.String("error", err.Error()))
+	}
+	s.collectModules()
 	return version, nil
+}
+
+// collectModules removes the uploaded modules no app links any more, once
+// they are an hour old (younger ones may belong to a deploy whose client is
+// still uploading).
+func (s *Server) collectModules() {
+	used := map[string]bool{}
+	apps, _ := os.ReadDir(filepath.Join(s.data, "apps"))
+	for _, a := range apps {
+		mods, _ := os.ReadDir(filepath.Join(s.data, "apps", a.Name(), bundle.ModulesDir))
+		for _, m := range mods {
+			used[m.Name()] = true
+		}
+	}
+	mods, _ := os.ReadDir(filepath.Join(s.data, bundle.ModulesDir))
+	for _, m := range mods {
+		if info, err := m.Info(); err == nil && !used[m.Name()] && time.Since(info.ModTime()) > time.Hour {
+			os.Remove(filepath.Join(s.data, bundle.ModulesDir, m.Name()))
+		}
+	}
 }
 
 // Rollback makes an earlier version current: version, or with "" the one

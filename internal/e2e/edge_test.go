@@ -213,3 +213,26 @@ func TestEdgeHost(t *testing.T) {
 		t.Fatalf("a deleted app answered %d", status)
 	}
 }
+
+// TestEdgeKeepsTheLastVersions: after more deploys than bundle.KeepVersions,
+// the host keeps that many, the current one among them.
+func TestEdgeKeepsTheLastVersions(t *testing.T) {
+	e := openEdge(t, t.TempDir())
+	plain := filepath.Join(plainDir, bundle.DirName)
+	var last string
+	for i := range bundle.KeepVersions + 2 {
+		status, body := e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.App.MaxURLLength = int64(1000 + i) }, "plain.example.com")
+		if status != 200 {
+			t.Fatalf("deploy %d: %d %s", i, status, body)
+		}
+		last = body
+	}
+	var apps []edge.AppInfo
+	_, list := e.call(t, "GET", "/v1/apps", adminToken, nil)
+	if err := json.Unmarshal([]byte(list), &apps); err != nil || len(apps) != 1 {
+		t.Fatalf("apps: %s %v", list, err)
+	}
+	if len(apps[0].Versions) != bundle.KeepVersions || !strings.Contains(last, apps[0].Version) || apps[0].Versions[0] != apps[0].Version {
+		t.Fatalf("kept %d versions (%v), current %s; last deploy said %s", len(apps[0].Versions), apps[0].Versions, apps[0].Version, last)
+	}
+}
