@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,5 +241,96 @@ func TestServe(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+}
+
+// TestDeployCrashes kills `wasmroute serve` (a real process, exit 137 with
+// no cleanup, as kill -9) at each step of a second deploy, restarts it, and
+// checks that the app serves the old version or the new one, whole, and
+// that the host's current version is the one answering.
+func TestDeployCrashes(t *testing.T) {
+	repo, _ := filepath.Abs("../..")
+	bin := filepath.Join(t.TempDir(), "wasmroute")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building the CLI: %v\n%s", err, out)
+	}
+	app := filepath.Join(t.TempDir(), "crashapp")
+	if out, err := run(t, context.Background(), "init", app, "--replace", repo); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	route := filepath.Join(app, "app/api/hello/route.go")
+	v1src, _ := os.ReadFile(route)
+	const token = "a-token-long-enough-for-this"
+	tests := []struct {
+		point string
+		want  string // the message the app answers after the restart
+	}{
+		{"deploy-linked", "Hello from wasmroute"},
+		{"deploy-version-written", "Hello from wasmroute"},
+		{"deploy-started", "Hello from wasmroute"},
+		{"deploy-switched", "Hello v2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.point, func(t *testing.T) {
+			data := t.TempDir()
+			start := func(failpoint string) (*exec.Cmd, string, string) {
+				cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-level", "error")
+				cmd.Env = append(os.Environ(), "WASMROUTE_ADMIN_TOKEN="+token, "WASMROUTE_FAILPOINT="+failpoint)
+				out, _ := cmd.StdoutPipe()
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				lines := bufio.NewScanner(out)
+				var public, admin string
+				for (public == "" || admin == "") && lines.Scan() {
+					if _, after, ok := strings.Cut(lines.Text(), "Admin API on "); ok {
+						admin = after
+					}
+					if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
+						public = after
+					}
+				}
+				go io.Copy(io.Discard, out)
+				return cmd, public, admin
+			}
+			deploy := func(admin string) error {
+				_, err := run(t, context.Background(), "deploy", app, "--to", admin, "--app", "crash", "--domain", "crash.test", "--token", token)
+				return err
+			}
+			os.WriteFile(route, v1src, 0o644)
+			cmd, _, admin := start("")
+			if err := deploy(admin); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+
+			os.WriteFile(route, []byte(strings.Replace(string(v1src), " from wasmroute", " v2", 1)), 0o644)
+			cmd, _, admin = start(tt.point)
+			if err := deploy(admin); err == nil {
+				t.Fatal("the deploy succeeded through its crash")
+			}
+			if err := cmd.Wait(); err == nil || cmd.ProcessState.ExitCode() != 137 {
+				t.Fatalf("serve did not crash at %s: %v", tt.point, err)
+			}
+
+			cmd, public, admin := start("")
+			defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+			req, _ := http.NewRequest("GET", public+"/api/hello", nil)
+			req.Host = "crash.test"
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("after a crash at %s: %d %s, want %q", tt.point, resp.StatusCode, body, tt.want)
+			}
+			out, err := run(t, context.Background(), "versions", "--to", admin, "--app", "crash", "--token", token)
+			if err != nil || !strings.Contains(out, "* ") {
+				t.Fatalf("versions after the crash: %v\n%s", err, out)
+			}
+		})
 	}
 }

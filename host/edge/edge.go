@@ -72,6 +72,16 @@ type app struct {
 	version string
 }
 
+// failpoint ends the process at the named step of a deploy when
+// WASMROUTE_FAILPOINT names it, without any cleanup, as kill -9 would: the
+// crash tests use it to show that the data directory is whole after a
+// crash at every step.
+func failpoint(step string) {
+	if os.Getenv("WASMROUTE_FAILPOINT") == step {
+		os.Exit(137)
+	}
+}
+
 // ErrBadRequest marks errors that are the client's: a bad name, digest,
 // manifest or module.
 var ErrBadRequest = errors.New("bad request")
@@ -237,10 +247,12 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 			return "", err
 		}
 	}
+	failpoint("deploy-linked")
 	version, err := bundle.WriteVersion(dir, &m)
 	if err != nil {
 		return "", err
 	}
+	failpoint("deploy-version-written")
 	if _, err := bundle.LoadVersion(dir, version); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -263,11 +275,13 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		next.h.Close(ctx)
 		return "", err
 	}
+	failpoint("deploy-started")
 	// The switch: on disk, then in the route table.
 	if err := bundle.SetCurrent(dir, version); err != nil {
 		next.h.Close(ctx)
 		return "", err
 	}
+	failpoint("deploy-switched")
 	s.swap(next)
 	s.log.Info("deployed", slog.String("app", name), slog.String("version", version))
 	// Keep the last bundle.KeepVersions versions, and the modules some
