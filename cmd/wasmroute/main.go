@@ -60,6 +60,8 @@ type serveFlags struct {
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration
 	maxConnections    int
+	// TLS certificate and key files (serve).
+	tlsCert, tlsKey string
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {

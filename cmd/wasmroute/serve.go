@@ -40,6 +40,9 @@ SIGTERM the host stops accepting and lets requests in flight finish.`,
 			if len(token) < 16 {
 				return errors.New("the admin API needs a token of at least 16 characters: set WASMROUTE_ADMIN_TOKEN or --admin-token-file")
 			}
+			if (f.tlsCert == "") != (f.tlsKey == "") {
+				return errors.New("--tls-cert and --tls-key go together")
+			}
 			if f.dataDir == "" {
 				return errors.New("--data: give the directory the host keeps its apps in")
 			}
@@ -76,5 +79,7 @@ SIGTERM the host stops accepting and lets requests in flight finish.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:9090", "address of the admin API (HOST:PORT); keep it off the public network")
 	cmd.Flags().StringVar(&tokenFile, "admin-token-file", "", "file holding the admin token (default: $WASMROUTE_ADMIN_TOKEN)")
+	cmd.Flags().StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate file: serve the apps over HTTPS (with --tls-key)")
+	cmd.Flags().StringVar(&f.tlsKey, "tls-key", "", "PEM key file of --tls-cert")
 	return cmd
 }

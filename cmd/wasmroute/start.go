@@ -45,11 +45,16 @@ func newStartCmd() *cobra.Command {
 // requests in flight finish.
 func serve(ctx context.Context, out io.Writer, f *serveFlags, h http.Handler, log *slog.Logger) error {
 	srv, err := httpserver.Listen(f.addr, h, httpserver.Options{
-		ReadHeaderTimeout: f.readHeaderTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections, Logger: log})
+		ReadHeaderTimeout: f.readHeaderTimeout, IdleTimeout: f.idleTimeout, MaxConnections: f.maxConnections, Logger: log,
+		TLSCert: f.tlsCert, TLSKey: f.tlsKey})
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if f.tlsCert != "" && f.tlsKey != "" {
+		scheme = "https"
+	}
 	// Printed whatever the log level: scripts and tests wait for this line.
-	fmt.Fprintf(out, "Listening on http://%s\n", srv.Addr())
+	fmt.Fprintf(out, "Listening on %s://%s\n", scheme, srv.Addr())
 	return srv.Serve(ctx)
 }

@@ -32,6 +32,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Logger receives net/http's own errors. Defaults to slog.Default().
 	Logger *slog.Logger
+	// TLSCert and TLSKey, when both are set, are the PEM files of a
+	// certificate and its key: the server then speaks HTTPS.
+	TLSCert, TLSKey string
 }
 
 // Defaults of Options.
@@ -101,7 +104,13 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // flight finish for up to ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	go func() {
+		if s.opts.TLSCert != "" && s.opts.TLSKey != "" {
+			errc <- s.srv.ServeTLS(s.ln, s.opts.TLSCert, s.opts.TLSKey)
+			return
+		}
+		errc <- s.srv.Serve(s.ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
