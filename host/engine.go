@@ -49,6 +49,11 @@ type EngineOptions struct {
 	// their sockets, and 5 for each instance of a module that uses the
 	// network. Defaults to half the process's open-file limit.
 	MaxGuestSockets int
+	// OnCompile, if set, is called after each compilation to machine code
+	// (from the cache or not), and OnInstance after each instance starts,
+	// a clone of a snapshot or fresh: for metrics.
+	OnCompile  func(took time.Duration)
+	OnInstance func(clone bool, took time.Duration)
 }
 
 func (o *EngineOptions) setDefaults() {
@@ -222,6 +227,9 @@ func (e *Engine) compile(network bool, read func() ([]byte, error)) (wazero.Comp
 		ctx := experimental.WithCompilationWorkers(context.Background(), runtime.NumCPU())
 		start := time.Now()
 		cm, err = rt.CompileModule(ctx, bin)
+		if e.opts.OnCompile != nil && err == nil {
+			e.opts.OnCompile(time.Since(start))
+		}
 		if took := time.Since(start); took > 100*time.Millisecond {
 			// Not from the cache: say so, since the first request waited.
 			// Compiling left hundreds of MB of garbage, which the Go

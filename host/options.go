@@ -110,6 +110,10 @@ type Options struct {
 	// AppName names the app in every log line. Defaults to the name of the
 	// app directory (the bundle directory's parent).
 	AppName string
+	// OnRequest, if set, is called at the end of every request with the
+	// route's pattern ("" when none matched), the status sent, and how
+	// long it took: for metrics.
+	OnRequest func(route string, status int, took time.Duration)
 	// Version, if set, is the version of the bundle to serve, instead of
 	// its current one: an edge host loads a version to check it before it
 	// makes it current.

@@ -568,26 +568,37 @@ func (p *pool) closeCompiled() {
 // none yet. A clone that fails to start makes the pool give cloning up
 // (logged once) and start fresh instances.
 func (p *pool) newInstance() (*instance, error) {
+	start := time.Now()
+	inst, clone, err := p.startInstance()
+	if on := p.h.e.opts.OnInstance; on != nil && err == nil {
+		on(clone, time.Since(start))
+	}
+	return inst, err
+}
+
+// startInstance is newInstance; clone says whether the instance is a
+// clone.
+func (p *pool) startInstance() (*instance, bool, error) {
 	if snap := p.snapshot(); snap != nil {
 		inst, err := p.instantiate(snap)
 		if err == nil || errors.Is(err, errClosed) || errors.Is(err, errMemoryBudget) {
-			return inst, err
+			return inst, err == nil, err
 		}
 		p.disableClones(fmt.Errorf("cloning: %w", err))
 	}
 	inst, err := p.instantiate(nil)
 	if err != nil || p.cloneErr != nil {
-		return inst, err
+		return inst, false, err
 	}
 	// The instance that gave the snapshot has all its pages of its own;
 	// a clone of it shares them with the snapshot, so it takes its place.
 	if snap := p.takeSnapshot(inst.mod); snap != nil {
 		if clone, err := p.instantiate(snap); err == nil {
 			inst.close()
-			return clone, nil
+			return clone, true, nil
 		}
 	}
-	return inst, nil
+	return inst, false, nil
 }
 
 // instantiate starts an instance of the compiled module: a clone of snap,

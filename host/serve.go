@@ -32,6 +32,9 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("path", origPath), slog.String("route", pattern),
 			slog.Int("status", rec.statusOr200()), slog.Int64("bytes", rec.size), slog.Bool("aborted", rec.aborted),
 			slog.Duration("duration", time.Since(start)))
+		if on := h.opts.OnRequest; on != nil {
+			on(pattern, rec.statusOr200(), time.Since(start))
+		}
 		if p != nil {
 			panic(p)
 		}

@@ -22,7 +22,7 @@ const (
 // Admin is the admin API of a Server: HTTP and JSON, on a listener of its
 // own, for a bearer token:
 //
-//	GET    /healthz, /readyz                  (no token)
+//	GET    /healthz, /readyz, /metrics        (no token; metrics in Prometheus's format)
 //	HEAD   /v1/modules/{sha256}               200 if stored, 404 if not
 //	PUT    /v1/modules/{sha256}               upload a module (its body)
 //	POST   /v1/apps/{name}/deploy             {"manifest": {...}, "domains": [...]} -> {"version": ...}
@@ -41,6 +41,7 @@ func NewAdmin(s *Server, token string) *Admin {
 	a := &Admin{s: s, tokenHash: sha256.Sum256([]byte(token)), log: s.log, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ready"}) })
+	a.mux.Handle("GET /metrics", s.Metrics())
 	a.mux.HandleFunc("HEAD /v1/modules/{sha}", a.auth(a.headModule))
 	a.mux.HandleFunc("PUT /v1/modules/{sha}", a.auth(a.putModule))
 	a.mux.HandleFunc("POST /v1/apps/{name}/deploy", a.auth(a.deploy))

@@ -57,6 +57,8 @@ type Server struct {
 	log  *slog.Logger
 	e    *host.Engine
 
+	m *metrics
+
 	mu     sync.RWMutex
 	apps   map[string]*app
 	stores map[string]kv.Store // by app, under mu
@@ -116,11 +118,22 @@ func Open(data string, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	e, err := host.NewEngine(opts.Engine)
+	s := &Server{data: data, opts: opts, log: opts.Logger, apps: map[string]*app{}, stores: map[string]kv.Store{}}
+	s.m = newMetrics(s)
+	engineOpts := opts.Engine
+	engineOpts.OnCompile = func(took time.Duration) { s.m.compile.Observe(took.Seconds()) }
+	engineOpts.OnInstance = func(clone bool, took time.Duration) {
+		kind := "fresh"
+		if clone {
+			kind = "clone"
+		}
+		s.m.instance.WithLabelValues(kind).Observe(took.Seconds())
+	}
+	e, err := host.NewEngine(engineOpts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{data: data, opts: opts, log: opts.Logger, e: e, apps: map[string]*app{}, stores: map[string]kv.Store{}}
+	s.e = e
 	entries, err := os.ReadDir(filepath.Join(data, "apps"))
 	if err != nil {
 		return nil, err
@@ -159,6 +172,7 @@ func (s *Server) load(name, version string) (*app, error) {
 		return nil, err
 	}
 	opts.KV = store
+	opts.OnRequest = func(route string, status int, took time.Duration) { s.m.observe(name, route, status, took) }
 	h, err := s.e.Load(dir, opts)
 	if err != nil {
 		return nil, err
@@ -202,7 +216,12 @@ func (s *Server) AddModule(sum string, module []byte) error {
 // every module it names is stored, starts the new version (compiling and
 // starting an instance of each module), and only then switches to it. A
 // failure leaves the old version serving. It returns the version id.
-func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domains []string) (string, error) {
+func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domains []string) (version string, err error) {
+	defer func() {
+		if ValidName(name) {
+			s.m.deploys.WithLabelValues(name, result(err)).Inc()
+		}
+	}()
 	if !ValidName(name) {
 		return "", fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
 	}
@@ -248,7 +267,7 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		}
 	}
 	failpoint("deploy-linked")
-	version, err := bundle.WriteVersion(dir, &m)
+	version, err = bundle.WriteVersion(dir, &m)
 	if err != nil {
 		return "", err
 	}
@@ -315,7 +334,12 @@ func (s *Server) collectModules() {
 
 // Rollback makes an earlier version current: version, or with "" the one
 // deployed before the current one.
-func (s *Server) Rollback(ctx context.Context, name, version string) (string, error) {
+func (s *Server) Rollback(ctx context.Context, name, version string) (_ string, err error) {
+	defer func() {
+		if s.get(name) != nil {
+			s.m.rollbacks.WithLabelValues(name, result(err)).Inc()
+		}
+	}()
 	lock := s.lock(name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -472,8 +496,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"error":"Unknown host"}`))
 		return
 	}
+	g := s.m.inFlight.WithLabelValues(a.name)
+	g.Inc()
+	defer g.Dec()
 	a.h.ServeHTTP(w, r)
 }
+
+// Metrics serves the server's Prometheus metrics.
+func (s *Server) Metrics() http.Handler { return s.m.handler() }
 
 // Close unloads every app and closes the engine.
 func (s *Server) Close(ctx context.Context) error {

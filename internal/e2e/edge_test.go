@@ -196,6 +196,24 @@ func TestEdgeHost(t *testing.T) {
 		t.Fatal("after the rollback")
 	}
 
+	// Metrics, per app and route, without a token.
+	status, metrics := e.call(t, "GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`wasmroute_requests_total{app="plain",class="2xx",route="/api/ok"}`,
+		`wasmroute_request_duration_seconds_count{app="plain",route="/api/ok"}`,
+		`wasmroute_requests_in_flight{app="plain"} 0`,
+		`wasmroute_instances{app="plain",state="idle"}`,
+		`wasmroute_instance_start_seconds_count{kind="clone"}`,
+		`wasmroute_compile_seconds_count`,
+		`wasmroute_deploys_total{app="plain",result="ok"} 2`,
+		`wasmroute_deploys_total{app="plain",result="failed"}`,
+		`wasmroute_rollbacks_total{app="plain",result="ok"} 1`,
+	} {
+		if status != 200 || !strings.Contains(metrics, want) {
+			t.Errorf("metrics (%d) lack %s", status, want)
+		}
+	}
+
 	// A restart serves what was current.
 	e.close(t)
 	e = openEdge(t, data)
