@@ -1,14 +1,24 @@
 package edge
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+
+	"github.com/wasmroute/wasmroute/bundle"
 )
 
 // Upload limits of the admin API.
@@ -20,56 +30,200 @@ const (
 )
 
 // Admin is the admin API of a Server: HTTP and JSON, on a listener of its
-// own, for a bearer token:
+// own, for bearer tokens. A token is either an admin token, or scoped to
+// the apps it may deploy, roll back and delete:
 //
 //	GET    /healthz, /readyz, /metrics        (no token; metrics in Prometheus's format)
 //	HEAD   /v1/modules/{sha256}               200 if stored, 404 if not
 //	PUT    /v1/modules/{sha256}               upload a module (its body)
 //	POST   /v1/apps/{name}/deploy             {"manifest": {...}, "domains": [...]} -> {"version": ...}
 //	POST   /v1/apps/{name}/rollback           {"version": optional} -> {"version": ...}
-//	GET    /v1/apps                           the apps, their versions, domains and routes
+//	GET    /v1/apps                           the apps the token may see, their versions, domains and routes
 //	DELETE /v1/apps/{name}
+//	POST   /v1/tokens                         admin only: {"name": ..., "apps": [...]} -> {"token": ...}
+//	GET    /v1/tokens                         admin only: the tokens' names and scopes
+//	DELETE /v1/tokens/{name}                  admin only
 type Admin struct {
-	s         *Server
-	tokenHash [32]byte
-	log       *slog.Logger
-	mux       *http.ServeMux
+	s   *Server
+	log *slog.Logger
+	mux *http.ServeMux
+
+	mu     sync.Mutex
+	tokens []token // the first is the admin token the host started with
 }
 
-// NewAdmin serves s's admin API for token, which it keeps only hashed.
-func NewAdmin(s *Server, token string) *Admin {
-	a := &Admin{s: s, tokenHash: sha256.Sum256([]byte(token)), log: s.log, mux: http.NewServeMux()}
+// token is a token's name, scope and SHA-256; the token itself is never
+// kept.
+type token struct {
+	Name  string   `json:"name"`
+	Hash  string   `json:"hash"`
+	Admin bool     `json:"admin,omitempty"`
+	Apps  []string `json:"apps,omitempty"`
+}
+
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}
+
+// NewAdmin serves s's admin API. adminToken, kept only hashed, is the
+// admin token the host starts with; tokens made through the API are kept,
+// hashed, in DATA/tokens.json.
+func NewAdmin(s *Server, adminToken string) *Admin {
+	a := &Admin{s: s, log: s.log, mux: http.NewServeMux()}
+	a.tokens = []token{{Name: "admin", Hash: hashToken(adminToken), Admin: true}}
+	if b, err := os.ReadFile(a.tokensFile()); err == nil {
+		var made []token
+		if json.Unmarshal(b, &made) == nil {
+			a.tokens = append(a.tokens, made...)
+		}
+	}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ready"}) })
 	a.mux.Handle("GET /metrics", s.Metrics())
-	a.mux.HandleFunc("HEAD /v1/modules/{sha}", a.auth(a.headModule))
-	a.mux.HandleFunc("PUT /v1/modules/{sha}", a.auth(a.putModule))
-	a.mux.HandleFunc("POST /v1/apps/{name}/deploy", a.auth(a.deploy))
-	a.mux.HandleFunc("POST /v1/apps/{name}/rollback", a.auth(a.rollback))
-	a.mux.HandleFunc("GET /v1/apps", a.auth(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, a.s.Apps()) }))
-	a.mux.HandleFunc("DELETE /v1/apps/{name}", a.auth(a.delete))
+	a.mux.HandleFunc("HEAD /v1/modules/{sha}", a.auth("", a.headModule))
+	a.mux.HandleFunc("PUT /v1/modules/{sha}", a.auth("", a.putModule))
+	a.mux.HandleFunc("POST /v1/apps/{name}/deploy", a.auth("name", a.deploy))
+	a.mux.HandleFunc("POST /v1/apps/{name}/rollback", a.auth("name", a.rollback))
+	a.mux.HandleFunc("GET /v1/apps", a.auth("", a.listApps))
+	a.mux.HandleFunc("DELETE /v1/apps/{name}", a.auth("name", a.delete))
+	a.mux.HandleFunc("POST /v1/tokens", a.auth("admin", a.makeToken))
+	a.mux.HandleFunc("GET /v1/tokens", a.auth("admin", a.listTokens))
+	a.mux.HandleFunc("DELETE /v1/tokens/{name}", a.auth("admin", a.deleteToken))
 	return a
 }
+
+func (a *Admin) tokensFile() string { return filepath.Join(a.s.data, "tokens.json") }
 
 // ServeHTTP implements http.Handler.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-// auth lets requests with the token through; others get 401 and a log
-// line without what they sent.
-func (a *Admin) auth(next http.HandlerFunc) http.HandlerFunc {
+type tokenKey struct{}
+
+// auth lets requests with a known token through, and logs each with the
+// token's name; others get 401 and a log line without what they sent.
+// scope "name" requires a token that may act on the app the path names,
+// "admin" an admin token, "" any token.
+func (a *Admin) auth(scope string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(token))
-		if !ok || subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) != 1 {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := hashToken(raw)
+		var tok *token
+		a.mu.Lock()
+		for i := range a.tokens {
+			if subtle.ConstantTimeCompare([]byte(got), []byte(a.tokens[i].Hash)) == 1 {
+				t := a.tokens[i]
+				tok = &t
+			}
+		}
+		a.mu.Unlock()
+		if !ok || tok == nil {
 			a.log.Warn("admin request refused: no valid token", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.String("remote", r.RemoteAddr))
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Unauthorized"})
 			return
 		}
-		a.log.Info("admin", slog.String("method", r.Method), slog.String("path", r.URL.Path))
-		next(w, r)
+		if (scope == "admin" && !tok.Admin) || (scope == "name" && !tok.may(r.PathValue("name"))) {
+			a.log.Warn("admin request refused: out of the token's scope", slog.String("token", tok.Name),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path))
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "Forbidden: the token may not act on this"})
+			return
+		}
+		a.log.Info("admin", slog.String("token", tok.Name), slog.String("method", r.Method), slog.String("path", r.URL.Path))
+		next(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 	}
+}
+
+// may reports whether the token may act on the app.
+func (t *token) may(app string) bool { return t.Admin || slices.Contains(t.Apps, app) }
+
+func (a *Admin) listApps(w http.ResponseWriter, r *http.Request) {
+	tok := r.Context().Value(tokenKey{}).(*token)
+	var out []AppInfo
+	for _, app := range a.s.Apps() {
+		if tok.may(app.Name) {
+			out = append(out, app)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Admin) makeToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name  string   `json:"name"`
+		Admin bool     `json:"admin"`
+		Apps  []string `json:"apps"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil || !ValidName(req.Name) {
+		a.fail(w, fmt.Errorf("%w: want {\"name\": a lower-case name, \"apps\": [...] or \"admin\": true}", ErrBadRequest))
+		return
+	}
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		a.fail(w, err)
+		return
+	}
+	raw := "wr_" + hex.EncodeToString(secret)
+	a.mu.Lock()
+	for _, t := range a.tokens {
+		if t.Name == req.Name {
+			a.mu.Unlock()
+			a.fail(w, fmt.Errorf("%w: a token named %s exists", ErrBadRequest, req.Name))
+			return
+		}
+	}
+	a.tokens = append(a.tokens, token{Name: req.Name, Hash: hashToken(raw), Admin: req.Admin, Apps: req.Apps})
+	err := a.saveLocked()
+	a.mu.Unlock()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "token": raw})
+}
+
+func (a *Admin) listTokens(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	type info struct {
+		Name  string   `json:"name"`
+		Admin bool     `json:"admin,omitempty"`
+		Apps  []string `json:"apps,omitempty"`
+	}
+	var out []info
+	for _, t := range a.tokens {
+		out = append(out, info{t.Name, t.Admin, t.Apps})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Admin) deleteToken(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	a.mu.Lock()
+	i := slices.IndexFunc(a.tokens, func(t token) bool { return t.Name == name })
+	if i <= 0 { // the first is the host's own admin token
+		a.mu.Unlock()
+		a.fail(w, fmt.Errorf("%w: no token %s made through the API", ErrBadRequest, name))
+		return
+	}
+	a.tokens = slices.Delete(a.tokens, i, i+1)
+	err := a.saveLocked()
+	a.mu.Unlock()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// saveLocked writes the tokens made through the API; a.mu is held.
+func (a *Admin) saveLocked() error {
+	b, err := json.MarshalIndent(a.tokens[1:], "", "  ")
+	if err != nil {
+		return err
+	}
+	return bundle.WriteFileAtomic(a.tokensFile(), b)
 }
 
 func (a *Admin) headModule(w http.ResponseWriter, r *http.Request) {

@@ -254,3 +254,56 @@ func TestEdgeKeepsTheLastVersions(t *testing.T) {
 		t.Fatalf("kept %d versions (%v), current %s; last deploy said %s", len(apps[0].Versions), apps[0].Versions, apps[0].Version, last)
 	}
 }
+
+// TestEdgeTokens: tokens made through the API are scoped to their apps,
+// kept hashed across a restart, and can be taken back.
+func TestEdgeTokens(t *testing.T) {
+	data := t.TempDir()
+	e := openEdge(t, data)
+	plain, faulty := filepath.Join(plainDir, bundle.DirName), filepath.Join(faultyDir, bundle.DirName)
+	for app, dir := range map[string]string{"plain": plain, "faulty": faulty} {
+		if status, body := e.deploy(t, app, dir, nil, app+".test"); status != 200 {
+			t.Fatalf("deploy %s: %d %s", app, status, body)
+		}
+	}
+	status, body := e.call(t, "POST", "/v1/tokens", adminToken, strings.NewReader(`{"name": "ci", "apps": ["plain"]}`))
+	var made struct{ Token string }
+	if json.Unmarshal([]byte(body), &made); status != 201 || !strings.HasPrefix(made.Token, "wr_") {
+		t.Fatalf("make a token: %d %s", status, body)
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "tokens.json")); strings.Contains(string(b), made.Token) {
+		t.Fatal("the token is stored in the clear")
+	}
+	steps := []struct {
+		name, method, path string
+		status             int
+	}{
+		{"its app", "POST", "/v1/apps/plain/rollback", 400}, // allowed: no earlier version
+		{"another app", "POST", "/v1/apps/faulty/rollback", 403},
+		{"delete another app", "DELETE", "/v1/apps/faulty", 403},
+		{"make a token", "POST", "/v1/tokens", 403},
+	}
+	for _, s := range steps {
+		if status, body := e.call(t, s.method, s.path, made.Token, strings.NewReader(`{}`)); status != s.status {
+			t.Errorf("%s: %d %s, want %d", s.name, status, body, s.status)
+		}
+	}
+	if _, list := e.call(t, "GET", "/v1/apps", made.Token, nil); !strings.Contains(list, `"plain"`) || strings.Contains(list, `"faulty"`) {
+		t.Errorf("a scoped token sees: %s", list)
+	}
+	if !strings.Contains(e.logs.String(), "token=ci") {
+		t.Error("actions are not logged with the token's name")
+	}
+	// Across a restart, then taken back.
+	e.close(t)
+	e = openEdge(t, data)
+	if status, _ := e.call(t, "GET", "/v1/apps", made.Token, nil); status != 200 {
+		t.Fatalf("after a restart the token gets %d", status)
+	}
+	if status, _ := e.call(t, "DELETE", "/v1/tokens/ci", adminToken, nil); status != 204 {
+		t.Fatalf("delete the token: %d", status)
+	}
+	if status, _ := e.call(t, "GET", "/v1/apps", made.Token, nil); status != 401 {
+		t.Fatalf("a deleted token gets %d", status)
+	}
+}
