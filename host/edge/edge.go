@@ -5,7 +5,8 @@
 //	DATA/modules/<sha256>.wasm    every module uploaded, by digest
 //	DATA/apps/<name>/             the app's bundle (package bundle): its
 //	                              versions, current, and hard links to its modules
-//	DATA/apps/<name>/domains.json the host names it serves
+//	DATA/apps/<name>/domains/<version>.json
+//	                              the host names it serves with that version
 //
 // A deploy writes the new version beside the old ones, starts it, and only
 // then switches the bundle's current pointer (an atomic rename) and the
@@ -23,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -184,10 +186,26 @@ func (s *Server) load(name, version string) (*app, error) {
 			a.version = m.Version
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "domains.json")); err == nil {
+	if b, err := os.ReadFile(domainsFile(dir, a.version)); err == nil {
 		_ = json.Unmarshal(b, &a.domains)
 	}
 	return a, nil
+}
+
+// domainsFile holds the domains an app serves with a version. It is
+// written before the switch to that version, so the switch (the rename of
+// current) changes the version and its domains at once.
+func domainsFile(dir, version string) string {
+	return filepath.Join(dir, "domains", version+".json")
+}
+
+// writeDomains records the domains of a version of the app in dir.
+func writeDomains(dir, version string, domains []string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "domains"), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(domains)
+	return bundle.WriteFileAtomic(domainsFile(dir, version), b)
 }
 
 // HasModule reports whether the module with the digest is stored.
@@ -289,8 +307,7 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		}
 	}
 	next.domains = domains
-	b, _ := json.Marshal(domains)
-	if err := bundle.WriteFileAtomic(filepath.Join(dir, "domains.json"), b); err != nil {
+	if err := writeDomains(dir, version, domains); err != nil {
 		next.h.Close(ctx)
 		return "", err
 	}
@@ -307,6 +324,14 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	// app still names.
 	if err := bundle.Prune(dir); err != nil {
 		s.log.Warn("old versions not pruned", slog.String("app", name), slog.String("error", err.Error()))
+	}
+	if kept, err := bundle.Versions(dir); err == nil {
+		files, _ := os.ReadDir(filepath.Join(dir, "domains"))
+		for _, f := range files {
+			if v, _ := strings.CutSuffix(f.Name(), ".json"); !slices.Contains(kept, v) {
+				os.Remove(filepath.Join(dir, "domains", f.Name()))
+			}
+		}
 	}
 	s.collectModules()
 	return version, nil
@@ -371,6 +396,10 @@ func (s *Server) Rollback(ctx context.Context, name, version string) (_ string, 
 		return "", fmt.Errorf("%w: version %.12s does not start: %v", ErrBadRequest, version, err)
 	}
 	next.domains = cur.domains
+	if err := writeDomains(dir, version, cur.domains); err != nil {
+		next.h.Close(ctx)
+		return "", err
+	}
 	if err := bundle.SetCurrent(dir, version); err != nil {
 		next.h.Close(ctx)
 		return "", err
