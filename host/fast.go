@@ -82,19 +82,8 @@ func (p *pool) compileFast() (served bool, err error) {
 	}()
 	select {
 	case r := <-done:
-		// The compiler was quick (a cache hit): the usual way, with its
-		// result.
-		p.compileErr = r.err
-		if r.err != nil {
-			p.failedLocked("module cannot serve", r.err)
-			return true, r.err
-		}
-		p.compiled = r.cm
-		p.checkCloneable(r.cm)
-		p.setCode(r.cm, nil)
-		p.backoff = 0
-		p.ready.Store(true)
-		return true, nil
+		// The compiler was quick (a cache hit): the usual way.
+		return true, p.compiledLocked(r.cm, r.err)
 	case <-time.After(fastWait):
 	}
 	start := time.Now()
@@ -102,16 +91,7 @@ func (p *pool) compileFast() (served bool, err error) {
 	if err != nil {
 		// Wait for the compiler instead.
 		r := <-done
-		p.compileErr = r.err
-		if r.err != nil {
-			p.failedLocked("module cannot serve", r.err)
-			return true, r.err
-		}
-		p.compiled = r.cm
-		p.checkCloneable(r.cm)
-		p.setCode(r.cm, nil)
-		p.ready.Store(true)
-		return true, nil
+		return true, p.compiledLocked(r.cm, r.err)
 	}
 	p.interp = icm
 	p.checkCloneable(icm)

@@ -152,10 +152,17 @@ func (p *pool) compile() error {
 			return err
 		}
 	}
+	var cm wazero.CompiledModule
 	err := p.h.withApp(func() (err error) {
-		p.compiled, err = p.doCompile()
+		cm, err = p.doCompile()
 		return err
 	})
+	return p.compiledLocked(cm, err)
+}
+
+// compiledLocked takes the compiler's result: on success the pool serves
+// cm; on failure it logs and schedules a retry. p.compileMu is held.
+func (p *pool) compiledLocked(cm wazero.CompiledModule, err error) error {
 	p.compileErr = err
 	if err != nil {
 		if !errors.Is(err, errClosed) {
@@ -163,8 +170,9 @@ func (p *pool) compile() error {
 		}
 		return err
 	}
-	p.checkCloneable(p.compiled)
-	p.setCode(p.compiled, nil)
+	p.compiled = cm
+	p.checkCloneable(cm)
+	p.setCode(cm, nil)
 	p.backoff = 0
 	p.ready.Store(true)
 	return nil

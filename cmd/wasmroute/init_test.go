@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,27 +37,8 @@ func TestFirstApp(t *testing.T) {
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		cmd := newRootCmd()
-		cmd.SetOut(pw)
-		cmd.SetErr(io.Discard)
-		cmd.SetArgs([]string{"start", dir, "--addr", "127.0.0.1:0", "--log-level", "error", "--kv-memory"})
-		done <- cmd.ExecuteContext(sctx)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	url := ""
-	for url == "" && lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
-			url = after
-		}
-	}
-	if url == "" {
-		t.Fatalf("start exited without listening: %v", <-done)
-	}
-	go io.Copy(io.Discard, pr)
+	urls, done := background(t, sctx, []string{"start", dir, "--addr", "127.0.0.1:0", "--log-level", "error", "--kv-memory"}, "Listening on ")
+	url := urls[0]
 	tests := []struct{ method, path, body, want string }{
 		{"GET", "/api/hello", "", `{"message":"Hello from wasmroute"}`},
 		{"GET", "/api/users/42", "", `{"id":"42","name":"User 42"}`},
@@ -69,15 +47,8 @@ func TestFirstApp(t *testing.T) {
 		{"GET", "/api/stream", "", "line 1\nline 2\nline 3\nline 4\nline 5\n"},
 	}
 	for _, tt := range tests {
-		req, _ := http.NewRequest(tt.method, url+tt.path, strings.NewReader(tt.body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != tt.want {
-			t.Errorf("%s %s: %d %q, want %q", tt.method, tt.path, resp.StatusCode, b, tt.want)
+		if status, body := fetch(t, tt.method, url+tt.path, tt.body, nil); status != 200 || body != tt.want {
+			t.Errorf("%s %s: %d %q, want %q", tt.method, tt.path, status, body, tt.want)
 		}
 	}
 	cancel()
@@ -160,38 +131,15 @@ func TestServe(t *testing.T) {
 	t.Setenv("WASMROUTE_ADMIN_TOKEN", "a-token-long-enough-for-this")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		cmd := newRootCmd()
-		cmd.SetOut(pw)
-		cmd.SetErr(io.Discard)
-		cmd.SetArgs([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0"})
-		done <- cmd.ExecuteContext(ctx)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	var public, admin string
-	for (public == "" || admin == "") && lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), "Admin API on "); ok {
-			admin = after
-		}
-		if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
-			public = after
-		}
-	}
-	go io.Copy(io.Discard, pr)
+	urls, done := background(t, ctx, []string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0"},
+		"Listening on ", "Admin API on ")
+	public, admin := urls[0], urls[1]
 	for _, tt := range []struct {
 		url    string
 		status int
 	}{{admin + "/healthz", 200}, {admin + "/v1/apps", 401}, {public + "/api/hello", 404}} {
-		resp, err := http.Get(tt.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tt.status {
-			t.Errorf("%s: %d, want %d", tt.url, resp.StatusCode, tt.status)
+		if status, _ := fetch(t, "GET", tt.url, "", nil); status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.url, status, tt.status)
 		}
 	}
 	// deploy, a second deploy of a change, versions, rollback.
@@ -201,15 +149,8 @@ func TestServe(t *testing.T) {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
 	get := func() string {
-		req, _ := http.NewRequest("GET", public+"/api/hello", nil)
-		req.Host = "edgeapp.example.com"
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Sprintf("%d %s", resp.StatusCode, b)
+		status, body := fetch(t, "GET", public+"/api/hello", "", map[string]string{"Host": "edgeapp.example.com"})
+		return fmt.Sprintf("%d %s", status, body)
 	}
 	client := []string{"--to", admin, "--app", "edgeapp", "--token", "a-token-long-enough-for-this"}
 	out, err := run(t, ctx, append([]string{"deploy", app, "--domain", "edgeapp.example.com"}, client...)...)
@@ -280,18 +221,8 @@ func TestDeployCrashes(t *testing.T) {
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
-				lines := bufio.NewScanner(out)
-				var public, admin string
-				for (public == "" || admin == "") && lines.Scan() {
-					if _, after, ok := strings.Cut(lines.Text(), "Admin API on "); ok {
-						admin = after
-					}
-					if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
-						public = after
-					}
-				}
-				go io.Copy(io.Discard, out)
-				return cmd, public, admin
+				urls := awaitURLs(out, "Listening on ", "Admin API on ")
+				return cmd, urls[0], urls[1]
 			}
 			deploy := func(admin string) error {
 				_, err := run(t, context.Background(), "deploy", app, "--to", admin, "--app", "crash", "--domain", "crash.test", "--token", token)
@@ -316,16 +247,8 @@ func TestDeployCrashes(t *testing.T) {
 
 			cmd, public, admin := start("")
 			defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-			req, _ := http.NewRequest("GET", public+"/api/hello", nil)
-			req.Host = "crash.test"
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || !strings.Contains(string(body), tt.want) {
-				t.Fatalf("after a crash at %s: %d %s, want %q", tt.point, resp.StatusCode, body, tt.want)
+			if status, body := fetch(t, "GET", public+"/api/hello", "", map[string]string{"Host": "crash.test"}); status != 200 || !strings.Contains(body, tt.want) {
+				t.Fatalf("after a crash at %s: %d %s, want %q", tt.point, status, body, tt.want)
 			}
 			out, err := run(t, context.Background(), "versions", "--to", admin, "--app", "crash", "--token", token)
 			if err != nil || !strings.Contains(out, "* ") {

@@ -26,6 +26,72 @@ func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// awaitURLs reads the lines of r until each prefix ("Listening on ") has
+// begun one, returns what followed each prefix, and drains r from then on.
+// A URL is "" if r ended first.
+func awaitURLs(r io.Reader, prefixes ...string) []string {
+	urls := make([]string, len(prefixes))
+	missing := len(prefixes)
+	lines := bufio.NewScanner(r)
+	for missing > 0 && lines.Scan() {
+		for i, p := range prefixes {
+			if _, after, ok := strings.Cut(lines.Text(), p); ok && urls[i] == "" {
+				urls[i] = after
+				missing--
+			}
+		}
+	}
+	go io.Copy(io.Discard, r)
+	return urls
+}
+
+// background runs the CLI in process with args until ctx ends, and
+// returns the URLs it printed after each prefix, and its result.
+func background(t *testing.T, ctx context.Context, args []string, prefixes ...string) ([]string, <-chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetOut(pw)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs(args)
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	urls := awaitURLs(pr, prefixes...)
+	for i, u := range urls {
+		if u == "" {
+			t.Fatalf("%v printed no %q line: %v", args, prefixes[i], <-done)
+		}
+	}
+	return urls, done
+}
+
+// fetch sends one request and returns its status and body. A "Host" entry
+// in header sets the request's host.
+func fetch(t *testing.T, method, url, body string, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	req.Host = req.Header.Get("Host")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 func TestBuildAndRoutesPrintTheTable(t *testing.T) {
 	out, err := run(t, context.Background(), "build", exampleApp)
 	if err != nil {
@@ -91,46 +157,14 @@ func TestStartServesUntilCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		cmd := newRootCmd()
-		cmd.SetOut(pw)
-		cmd.SetErr(io.Discard)
-		cmd.SetArgs([]string{"start", exampleApp, "--addr", "127.0.0.1:0", "--log-level", "error"})
-		done <- cmd.ExecuteContext(ctx)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	url := ""
-	for url == "" && lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), "Listening on "); ok {
-			url = after
-		}
-	}
-	if url == "" {
-		t.Fatalf("start exited without listening: %v", <-done)
-	}
-	go io.Copy(io.Discard, pr)
-	resp, err := http.Get(url + "/api/hello")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != `{"message":"Hello World"}` {
+	urls, done := background(t, ctx, []string{"start", exampleApp, "--addr", "127.0.0.1:0", "--log-level", "error"}, "Listening on ")
+	url := urls[0]
+	if _, body := fetch(t, "GET", url+"/api/hello", "", nil); body != `{"message":"Hello World"}` {
 		t.Fatalf("GET /api/hello = %s", body)
 	}
 	// The secret comes from examples/api/.env, read by start.
-	req, _ := http.NewRequest("GET", url+"/api/private", nil)
-	req.Header.Set("Authorization", "Bearer dev-token-change-me")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /api/private with the .env token: %d", resp.StatusCode)
+	if status, _ := fetch(t, "GET", url+"/api/private", "", map[string]string{"Authorization": "Bearer dev-token-change-me"}); status != 200 {
+		t.Fatalf("GET /api/private with the .env token: %d", status)
 	}
 	cancel()
 	if err := <-done; err != nil {

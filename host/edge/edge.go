@@ -64,6 +64,9 @@ type Server struct {
 	mu     sync.RWMutex
 	apps   map[string]*app
 	stores map[string]kv.Store // by app, under mu
+	// domains maps every domain (exact, or *.wildcard) to its app: the
+	// route table, rebuilt from apps whenever they change.
+	domains map[string]*app
 	// deploying holds a lock per app, so deploys of one app never
 	// interleave.
 	deploying sync.Map
@@ -152,6 +155,7 @@ func Open(data string, opts Options) (*Server, error) {
 		}
 		s.apps[a.name] = a
 	}
+	s.reindexLocked()
 	return s, nil
 }
 
@@ -418,6 +422,7 @@ func (s *Server) Delete(ctx context.Context, name string) error {
 	a, st := s.apps[name], s.stores[name]
 	delete(s.apps, name)
 	delete(s.stores, name)
+	s.reindexLocked()
 	s.mu.Unlock()
 	if a == nil {
 		return fmt.Errorf("%w: no app %q", ErrBadRequest, name)
@@ -486,14 +491,26 @@ func (s *Server) swap(next *app) {
 	s.mu.Lock()
 	old := s.apps[next.name]
 	s.apps[next.name] = next
+	s.reindexLocked()
 	s.mu.Unlock()
 	if old != nil {
 		old.h.Close(context.Background())
 	}
 }
 
+// reindexLocked rebuilds the domain table from the apps; s.mu is held for
+// writing.
+func (s *Server) reindexLocked() {
+	s.domains = map[string]*app{}
+	for _, a := range s.apps {
+		for _, d := range a.domains {
+			s.domains[d] = a
+		}
+	}
+}
+
 // route finds the app serving a Host header: an exact domain first, then
-// the longest wildcard (*.example.com) that matches.
+// the longest wildcard (*.example.com) that matches, label by label.
 func (s *Server) route(hostHeader string) *app {
 	name := strings.ToLower(hostHeader)
 	if h, _, err := net.SplitHostPort(name); err == nil {
@@ -501,19 +518,19 @@ func (s *Server) route(hostHeader string) *app {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var best *app
-	bestLen := -1
-	for _, a := range s.apps {
-		for _, d := range a.domains {
-			switch {
-			case d == name:
-				return a
-			case strings.HasPrefix(d, "*.") && strings.HasSuffix(name, d[1:]) && len(d) > bestLen:
-				best, bestLen = a, len(d)
-			}
-		}
+	if a := s.domains[name]; a != nil {
+		return a
 	}
-	return best
+	for rest := name; ; {
+		_, after, ok := strings.Cut(rest, ".")
+		if !ok {
+			return nil
+		}
+		if a := s.domains["*."+after]; a != nil {
+			return a
+		}
+		rest = after
+	}
 }
 
 // ServeHTTP serves a request from the app its Host names.
@@ -538,7 +555,7 @@ func (s *Server) Metrics() http.Handler { return s.m.handler() }
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	apps, stores := s.apps, s.stores
-	s.apps, s.stores = map[string]*app{}, map[string]kv.Store{}
+	s.apps, s.stores, s.domains = map[string]*app{}, map[string]kv.Store{}, map[string]*app{}
 	s.mu.Unlock()
 	for _, a := range apps {
 		a.h.Close(ctx)

@@ -198,13 +198,7 @@ func wasmModule(exports ...string) []byte {
 // compile error names the user's file and line and leaves the last good
 // bundle in place.
 func TestBuildInAnotherModule(t *testing.T) {
-	repoRoot, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files := map[string]string{
-		"go.mod": "module example.com/other\n\ngo 1.26\n\nrequire github.com/wasmroute/wasmroute v0.0.0\n\nreplace github.com/wasmroute/wasmroute => " + repoRoot + "\n",
+	dir := newApp(t, "example.com/other", map[string]string{
 		"app/api/items/[id]/route.go": `package route
 
 import (
@@ -219,10 +213,7 @@ func GET(w http.ResponseWriter, r *http.Request) {
 }
 `,
 		"lib/greet/greet.go": "package greet\n\nfunc Item(id string) string { return \"item-\" + id }\n",
-	}
-	for name, content := range files {
-		write(t, filepath.Join(dir, name), content)
-	}
+	})
 	if _, err := build.Build(context.Background(), dir, build.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +224,7 @@ func GET(w http.ResponseWriter, r *http.Request) {
 
 	write(t, filepath.Join(dir, "app/api/broken/route.go"), "package route\n\nimport \"net/http\"\n\nfunc GET(w http.ResponseWriter, r *http.Request) {\n\tundefinedCall()\n}\n")
 	write(t, filepath.Join(dir, "app/api/also/[x]/route.go"), "package route\n\nimport \"net/http\"\n\nfunc GET(w http.ResponseWriter, r *http.Request) {\n\talsoUndefined()\n}\n")
-	_, err = build.Build(context.Background(), dir, build.Options{})
+	_, err := build.Build(context.Background(), dir, build.Options{})
 	if err == nil {
 		t.Fatal("build of a broken route succeeded")
 	}
@@ -286,6 +277,22 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// newApp writes an app in its own Go module, named module, that requires
+// this checkout of github.com/wasmroute/wasmroute, and returns its directory.
+func newApp(t *testing.T, module string, files map[string]string) string {
+	t.Helper()
+	repoRoot, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "go.mod"), "module "+module+"\n\ngo 1.26\n\nrequire github.com/wasmroute/wasmroute v0.0.0\n\nreplace github.com/wasmroute/wasmroute => "+repoRoot+"\n")
+	for name, content := range files {
+		write(t, filepath.Join(dir, name), content)
+	}
+	return dir
 }
 
 func write(t *testing.T, path, content string) {

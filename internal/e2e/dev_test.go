@@ -22,26 +22,15 @@ func textRoute(method, body string) string {
 		"(w http.ResponseWriter, r *http.Request) { io.WriteString(w, " + body + ") }\n"
 }
 
-// TestDevRebuildsWhatChanged drives the dev loop through edits: only the
-// routes built from a changed file are recompiled, a request in flight
-// finishes on the old code, a broken build keeps the last good version, and
-// a new route appears.
-func TestDevRebuildsWhatChanged(t *testing.T) {
-	repoRoot, _ := filepath.Abs(filepath.Join("..", ".."))
-	dir := t.TempDir()
-	files := map[string]string{
-		"go.mod":                "module example.com/devapp\n\ngo 1.26\n\nrequire github.com/wasmroute/wasmroute v0.0.0\n\nreplace github.com/wasmroute/wasmroute => " + repoRoot + "\n",
-		"lib/msg/msg.go":        "package msg\n\nfunc A() string { return \"a v1\" }\n",
-		"app/api/a/route.go":    "package route\n\nimport (\n\t\"io\"\n\t\"net/http\"\n\n\t\"example.com/devapp/lib/msg\"\n)\n\nfunc GET(w http.ResponseWriter, r *http.Request) { io.WriteString(w, msg.A()) }\n",
-		"app/api/b/route.go":    textRoute("GET", `"b v1"`),
-		"app/api/hold/route.go": holdRoute("v1"),
-	}
-	for name, content := range files {
-		write(t, filepath.Join(dir, name), content)
-	}
-	events := make(chan dev.Event, 1)
+// runDev runs the dev loop on the app in dir until the test ends, serving
+// it over HTTP, and returns the server, the loop's build events and its
+// output.
+func runDev(t *testing.T, dir string, opts host.Options) (*server, chan dev.Event, *logBuffer) {
+	t.Helper()
+	events := make(chan dev.Event, 4)
 	out := &logBuffer{}
-	loop, err := dev.New(dir, out, host.Options{CacheDir: cacheDir, Logger: discardLogger()})
+	opts.CacheDir, opts.Logger = cacheDir, discardLogger()
+	loop, err := dev.New(dir, out, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,15 +38,29 @@ func TestDevRebuildsWhatChanged(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- loop.Run(ctx) }()
-	defer func() {
+	srv := httptest.NewServer(loop.Handler())
+	t.Cleanup(func() {
+		srv.Close()
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
-	srv := httptest.NewServer(loop.Handler())
-	defer srv.Close()
-	s := &server{Server: srv}
+	})
+	return &server{Server: srv}, events, out
+}
+
+// TestDevRebuildsWhatChanged drives the dev loop through edits: only the
+// routes built from a changed file are recompiled, a request in flight
+// finishes on the old code, a broken build keeps the last good version, and
+// a new route appears.
+func TestDevRebuildsWhatChanged(t *testing.T) {
+	dir := newApp(t, "example.com/devapp", map[string]string{
+		"lib/msg/msg.go":        "package msg\n\nfunc A() string { return \"a v1\" }\n",
+		"app/api/a/route.go":    "package route\n\nimport (\n\t\"io\"\n\t\"net/http\"\n\n\t\"example.com/devapp/lib/msg\"\n)\n\nfunc GET(w http.ResponseWriter, r *http.Request) { io.WriteString(w, msg.A()) }\n",
+		"app/api/b/route.go":    textRoute("GET", `"b v1"`),
+		"app/api/hold/route.go": holdRoute("v1"),
+	})
+	s, events, out := runDev(t, dir, host.Options{})
 
 	next := func(t *testing.T) dev.Event {
 		t.Helper()
@@ -84,7 +87,7 @@ func TestDevRebuildsWhatChanged(t *testing.T) {
 	// A request in flight on /api/hold: it answers "started", then waits
 	// for the rest of its request body.
 	pr, pw := io.Pipe()
-	holdResp, err := http.Post(srv.URL+"/api/hold", "text/plain", pr)
+	holdResp, err := http.Post(s.URL+"/api/hold", "text/plain", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,17 +161,11 @@ func holdRoute(version string) string {
 // TestDevReadsSecretsAgain: the dev loop reloads the app when .env
 // changes, and routes see the new secret without a rebuild.
 func TestDevReadsSecretsAgain(t *testing.T) {
-	repoRoot, _ := filepath.Abs(filepath.Join("..", ".."))
-	dir := t.TempDir()
-	files := map[string]string{
-		"go.mod":               "module example.com/secretapp\n\ngo 1.26\n\nrequire github.com/wasmroute/wasmroute v0.0.0\n\nreplace github.com/wasmroute/wasmroute => " + repoRoot + "\n",
+	dir := newApp(t, "example.com/secretapp", map[string]string{
 		"wasmroute.toml":       "secrets = [\"TOKEN\"]\n",
 		".env":                 "TOKEN=one\n",
 		"app/api/tok/route.go": "package route\n\nimport (\n\t\"io\"\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc GET(w http.ResponseWriter, r *http.Request) { io.WriteString(w, os.Getenv(\"TOKEN\")) }\n",
-	}
-	for name, content := range files {
-		write(t, filepath.Join(dir, name), content)
-	}
+	})
 	// As the CLI does: the file is read on every lookup.
 	lookup := func(name string) (string, bool) {
 		b, _ := os.ReadFile(filepath.Join(dir, ".env"))
@@ -179,20 +176,7 @@ func TestDevReadsSecretsAgain(t *testing.T) {
 		}
 		return "", false
 	}
-	events := make(chan dev.Event, 4)
-	out := &logBuffer{}
-	loop, err := dev.New(dir, out, host.Options{CacheDir: cacheDir, Logger: discardLogger(), LookupSecret: lookup})
-	if err != nil {
-		t.Fatal(err)
-	}
-	loop.Events = events
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- loop.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	s, events, out := runDev(t, dir, host.Options{LookupSecret: lookup})
 	select {
 	case ev := <-events:
 		if ev.Err != nil {
@@ -201,9 +185,6 @@ func TestDevReadsSecretsAgain(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("no first build")
 	}
-	srv := httptest.NewServer(loop.Handler())
-	defer srv.Close()
-	s := &server{Server: srv}
 	if _, body := s.do(t, "GET", "/api/tok", ""); body != "one" {
 		t.Fatalf("before: %q", body)
 	}
