@@ -53,6 +53,14 @@ const (
 // manifest of another format.
 const Format = 3
 
+// Limits on a bundle that every reader of one applies.
+const (
+	// MaxModules caps the modules of a bundle.
+	MaxModules = 16
+	// MaxModuleBytes caps one module.
+	MaxModuleBytes = 256 << 20
+)
+
 // KeepVersions is how many versions, the current one included, Write keeps
 // on disk; older ones, and modules no kept version names, are removed.
 const KeepVersions = 5
@@ -207,30 +215,43 @@ func LoadVersion(dir, version string) (*Manifest, error) {
 	if sum := Sum(b); sum != version {
 		return nil, fmt.Errorf("%s is corrupt: sha256 %s", path, sum)
 	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := Parse(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	m.Version = version
+	return m, nil
+}
+
+// Parse decodes a manifest and checks that this version of wasmroute can
+// serve it: its format and ABI, and that every route names a module.
+func Parse(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
 	if m.Format != Format {
-		return nil, fmt.Errorf("%s: manifest format %d; this version of wasmroute reads format %d (rebuild the app)", path, m.Format, Format)
+		return nil, fmt.Errorf("manifest format %d; this version of wasmroute reads format %d (rebuild the app)", m.Format, Format)
 	}
 	if m.ABI != abi.Version {
-		return nil, fmt.Errorf("%s: bundle was built for ABI version %d; this host speaks version %d (rebuild the app)", path, m.ABI, abi.Version)
+		return nil, fmt.Errorf("bundle was built for ABI version %d; this host speaks version %d (rebuild the app)", m.ABI, abi.Version)
 	}
 	if len(m.Routes) == 0 {
-		return nil, fmt.Errorf("%s: the bundle has no routes", path)
+		return nil, errors.New("the bundle has no routes")
+	}
+	if len(m.Modules) > MaxModules {
+		return nil, fmt.Errorf("%d modules; at most %d", len(m.Modules), MaxModules)
 	}
 	for _, mod := range m.Modules {
 		if !validSum(mod.SHA256) || mod.File != ModulePath(mod.SHA256) {
-			return nil, fmt.Errorf("%s: invalid module path %q", path, mod.File)
+			return nil, fmt.Errorf("invalid module path %q", mod.File)
 		}
 	}
 	for _, r := range m.Routes {
 		if r.Module < 0 || r.Module >= len(m.Modules) {
-			return nil, fmt.Errorf("%s: route %s: no module %d", path, r.Pattern, r.Module)
+			return nil, fmt.Errorf("route %s: no module %d", r.Pattern, r.Module)
 		}
 	}
-	m.Version = version
 	return &m, nil
 }
 
@@ -293,7 +314,7 @@ func Write(dir string, m *Manifest) (string, error) {
 	if err := WriteFileAtomic(filepath.Join(dir, CurrentName), []byte(version+"\n")); err != nil {
 		return "", err
 	}
-	return version, prune(dir, version)
+	return version, prune(dir, version, KeepVersions)
 }
 
 // SetCurrent makes version, which must be on disk and valid, the current
@@ -356,49 +377,37 @@ func Versions(dir string) ([]string, error) {
 	return out, nil
 }
 
-// Prune removes the versions of the bundle in dir beyond the newest
-// KeepVersions, never the current one, and the modules no kept version
-// names (once they are an hour old).
-func Prune(dir string) error {
+// Prune removes the versions of the bundle in dir beyond the newest keep,
+// never the current one, and the modules no kept version names (once they
+// are an hour old).
+func Prune(dir string, keep int) error {
 	m, err := Load(dir)
 	if err != nil {
 		return err
 	}
-	return prune(dir, m.Version)
+	return prune(dir, m.Version, keep)
 }
 
-// prune removes versions beyond the newest KeepVersions (never current)
-// and the modules no kept version names. Errors leave files behind, which
-// the next build tries again.
-func prune(dir, current string) error {
-	entries, err := os.ReadDir(filepath.Join(dir, VersionsDir))
+// prune removes versions beyond the newest keep (never current) and the
+// modules no kept version names. Errors leave files behind, which the next
+// build tries again.
+func prune(dir, current string, keep int) error {
+	versions, err := Versions(dir)
 	if err != nil {
 		return err
 	}
-	type version struct {
-		id   string
-		time time.Time
-	}
-	var versions []version
-	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if info, err := e.Info(); ok && err == nil && validSum(id) {
-			versions = append(versions, version{id, info.ModTime()})
-		}
-	}
-	slices.SortFunc(versions, func(a, b version) int { return b.time.Compare(a.time) })
-	keep := map[string]bool{}
-	for i, v := range versions {
-		if i >= KeepVersions && v.id != current {
-			os.Remove(filepath.Join(dir, VersionsDir, v.id+".json"))
+	used := map[string]bool{}
+	for i, id := range versions {
+		if i >= keep && id != current {
+			os.Remove(filepath.Join(dir, VersionsDir, id+".json"))
 			continue
 		}
-		m, err := LoadVersion(dir, v.id)
+		m, err := LoadVersion(dir, id)
 		if err != nil {
 			continue // not ours to judge; its modules may go
 		}
 		for _, mod := range m.Modules {
-			keep[mod.SHA256] = true
+			used[mod.SHA256] = true
 		}
 	}
 	modules, err := os.ReadDir(filepath.Join(dir, ModulesDir))
@@ -409,7 +418,7 @@ func prune(dir, current string) error {
 		// A module written in the last hour may belong to a build still
 		// running beside this one, whose version is not written yet.
 		sum, ok := strings.CutSuffix(e.Name(), ".wasm")
-		if info, err := e.Info(); ok && err == nil && validSum(sum) && !keep[sum] && time.Since(info.ModTime()) > time.Hour {
+		if info, err := e.Info(); ok && err == nil && validSum(sum) && !used[sum] && time.Since(info.ModTime()) > time.Hour {
 			os.Remove(filepath.Join(dir, ModulesDir, e.Name()))
 		}
 	}

@@ -67,15 +67,16 @@ func (c *adminClient) do(method, path string, body io.Reader, out any) (int, err
 }
 
 func newDeployCmd() *cobra.Command {
-	var to, app, token string
+	var to, app, token, from string
 	var domains []string
 	cmd := &cobra.Command{
-		Use:   "deploy [DIR] --to URL --app NAME [--domain HOST]...",
-		Short: "Deploy the app in DIR to an edge host (wasmroute serve)",
+		Use:   "deploy [DIR | --from REF] --to URL --app NAME [--domain HOST]...",
+		Short: "Deploy the app in DIR, or a bundle in a registry, to an edge host (wasmroute serve)",
 		Long: `Deploy builds the app in DIR when its bundle is missing or older than its
 sources, uploads the modules the host lacks, and deploys the version: the
-host starts it and switches to it only if it starts. It prints the version
-id. The token comes from WASMROUTE_TOKEN or --token.`,
+host starts it and switches to it only if it starts. With --from, the host
+pulls the bundle from an OCI registry itself (see 'wasmroute push'). It
+prints the version id. The token comes from WASMROUTE_TOKEN or --token.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newAdminClient(to, token)
@@ -85,55 +86,87 @@ id. The token comes from WASMROUTE_TOKEN or --token.`,
 			if app == "" {
 				return errors.New("--app: name the app on the host")
 			}
-			dir := appDir(args)
+			if from != "" && len(args) > 0 {
+				return errors.New("give a DIR or --from REF, not both")
+			}
 			pr := progress.New(cmd.ErrOrStderr())
 			defer pr.Done()
-			bundleDir := filepath.Join(dir, bundle.DirName)
-			if stale(dir, bundleDir) {
-				pr.Step("building " + dir)
-				if _, err := build.Build(cmd.Context(), dir, build.Options{}); err != nil {
-					return err
-				}
-			}
-			m, err := bundle.Load(bundleDir)
-			if err != nil {
-				return err
-			}
-			var sent int64
-			for _, mod := range m.Modules {
-				if status, _ := c.do("HEAD", "/v1/modules/"+mod.SHA256, nil, nil); status == http.StatusOK {
-					continue
-				}
-				pr.Step(fmt.Sprintf("uploading module %.12s (%.1f MB)", mod.SHA256, float64(mod.Size)/1e6))
-				bin, err := bundle.ReadModule(bundleDir, mod)
+			req := map[string]any{"domains": domainsOrNil(domains)}
+			if from != "" {
+				req["ref"] = from
+				pr.Step(fmt.Sprintf("deploying %s to %s: pull, compile, start, switch", from, app))
+			} else {
+				dir := appDir(args)
+				manifest, err := upload(cmd, c, pr, dir)
 				if err != nil {
 					return err
 				}
-				if _, err := c.do("PUT", "/v1/modules/"+mod.SHA256, bytes.NewReader(bin), nil); err != nil {
-					return err
-				}
-				sent += mod.Size
+				req["manifest"] = json.RawMessage(manifest)
+				pr.Step(fmt.Sprintf("deploying %.12s to %s: compile, start, switch", bundle.Sum(manifest), app))
 			}
-			manifest, err := os.ReadFile(filepath.Join(bundleDir, bundle.VersionsDir, m.Version+".json"))
-			if err != nil {
-				return err
-			}
-			body, _ := json.Marshal(map[string]any{"manifest": json.RawMessage(manifest), "domains": domainsOrNil(domains)})
-			pr.Step(fmt.Sprintf("deploying %.12s to %s (%.1f MB uploaded): compile, start, switch", m.Version, app, float64(sent)/1e6))
-			var res struct{ Version string }
+			body, _ := json.Marshal(req)
+			var res struct{ Version, Ref string }
 			if _, err := c.do("POST", "/v1/apps/"+app+"/deploy", bytes.NewReader(body), &res); err != nil {
 				return err
 			}
 			pr.Done()
-			fmt.Fprintf(cmd.OutOrStdout(), "Deployed %s: version %s\n", app, res.Version)
+			if res.Ref != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Deployed %s from %s: version %s\n", app, res.Ref, res.Version)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "Deployed %s: version %s\n", app, res.Version)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "the edge host's admin API (http://HOST:PORT)")
 	cmd.Flags().StringVar(&app, "app", "", "the app's name on the host")
+	cmd.Flags().StringVar(&from, "from", "", "an OCI reference the host pulls the bundle from (registry/repo:tag or @sha256:...)")
 	cmd.Flags().StringArrayVar(&domains, "domain", nil, "a host name the app serves, such as api.example.com or *.example.com (repeatable; default: the ones it had)")
 	cmd.Flags().StringVar(&token, "token", "", "admin token (default $WASMROUTE_TOKEN)")
 	return cmd
+}
+
+// builtBundle builds the app in dir if its bundle is missing or older than
+// its sources, and returns the bundle directory and its current manifest.
+func builtBundle(cmd *cobra.Command, pr *progress.Printer, dir string) (string, *bundle.Manifest, error) {
+	bundleDir := filepath.Join(dir, bundle.DirName)
+	if stale(dir, bundleDir) {
+		pr.Step("building " + dir)
+		if _, err := build.Build(cmd.Context(), dir, build.Options{}); err != nil {
+			return "", nil, err
+		}
+	}
+	m, err := bundle.Load(bundleDir)
+	return bundleDir, m, err
+}
+
+// upload builds the app in dir if it must, sends the host the modules it
+// lacks, and returns the manifest to deploy.
+func upload(cmd *cobra.Command, c *adminClient, pr *progress.Printer, dir string) ([]byte, error) {
+	bundleDir, m, err := builtBundle(cmd, pr, dir)
+	if err != nil {
+		return nil, err
+	}
+	var missing []bundle.Module
+	var total int64
+	for _, mod := range m.Modules {
+		if status, _ := c.do("HEAD", "/v1/modules/"+mod.SHA256, nil, nil); status != http.StatusOK {
+			missing = append(missing, mod)
+			total += mod.Size
+		}
+	}
+	var done int64
+	for _, mod := range missing {
+		pr.Step(fmt.Sprintf("uploading module %.12s (%.1f MB)", mod.SHA256, float64(mod.Size)/1e6))
+		bin, err := bundle.ReadModule(bundleDir, mod)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.do("PUT", "/v1/modules/"+mod.SHA256, pr.Count(bytes.NewReader(bin), &done, total), nil); err != nil {
+			return nil, err
+		}
+	}
+	return os.ReadFile(filepath.Join(bundleDir, bundle.VersionsDir, m.Version+".json"))
 }
 
 func domainsOrNil(d []string) []string {

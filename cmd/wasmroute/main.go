@@ -203,7 +203,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd(), newServeCmd(), newDeployCmd(), newRollbackCmd(), newVersionsCmd())
+	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd(), newServeCmd(), newDeployCmd(), newRollbackCmd(), newVersionsCmd(), newPushCmd(), newPullCmd())
 	root.Version = scaffold.Version()
 	root.SetVersionTemplate(versionText())
 	return root

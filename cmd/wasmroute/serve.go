@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/bundle/oci"
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/edge"
 	"github.com/wasmroute/wasmroute/host/kv"
@@ -19,12 +21,15 @@ import (
 func newServeCmd() *cobra.Command {
 	var f serveFlags
 	var adminAddr, tokenFile string
+	var registryPlainHTTP bool
+	var keep int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve many apps on one edge host, deployed through an admin API",
 		Long: `Serve runs an edge host: the apps deployed to its data directory (--data),
 routed by the Host header, on --addr, and the admin API (deploy, rollback,
-list, delete) on --admin. The admin token comes from WASMROUTE_ADMIN_TOKEN or
+list, delete) on --admin. 'deploy --from' makes the host pull from an OCI
+registry, with credentials from the docker config of the user it runs as. The admin token comes from WASMROUTE_ADMIN_TOKEN or
 --admin-token-file. Each app keeps its KV store in DATA/apps/NAME/kv.db. On
 SIGTERM the host stops accepting and lets requests in flight finish.`,
 		Args: cobra.NoArgs,
@@ -57,7 +62,8 @@ SIGTERM the host stops accepting and lets requests in flight finish.`,
 				},
 				KV: func(name string) (kv.Store, error) {
 					return kv.OpenBolt(filepath.Join(f.dataDir, "apps", name, "kv.db"), kv.DefaultQuota)
-				}})
+				},
+				Registry: oci.Options{PlainHTTP: registryPlainHTTP}, KeepVersions: keep})
 			if err != nil {
 				return err
 			}
@@ -79,6 +85,8 @@ SIGTERM the host stops accepting and lets requests in flight finish.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:9090", "address of the admin API (HOST:PORT); keep it off the public network")
 	cmd.Flags().StringVar(&tokenFile, "admin-token-file", "", "file holding the admin token (default: $WASMROUTE_ADMIN_TOKEN)")
+	cmd.Flags().IntVar(&keep, "keep-versions", bundle.KeepVersions, "how many versions of each app to keep for rollback, the current one included")
+	cmd.Flags().BoolVar(&registryPlainHTTP, "registry-plain-http", false, "pull 'deploy --from' references over plain HTTP even from registries off loopback")
 	cmd.Flags().StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate file: serve the apps over HTTPS (with --tls-key)")
 	cmd.Flags().StringVar(&f.tlsKey, "tls-key", "", "PEM key file of --tls-cert")
 	return cmd

@@ -23,8 +23,6 @@ import (
 
 // Upload limits of the admin API.
 const (
-	// MaxModuleBytes caps one uploaded module.
-	MaxModuleBytes = 256 << 20
 	// maxRequestBytes caps a deploy or rollback request.
 	maxRequestBytes = 4 << 20
 )
@@ -37,6 +35,7 @@ const (
 //	HEAD   /v1/modules/{sha256}               200 if stored, 404 if not
 //	PUT    /v1/modules/{sha256}               upload a module (its body)
 //	POST   /v1/apps/{name}/deploy             {"manifest": {...}, "domains": [...]} -> {"version": ...}
+//	                                          or {"ref": "registry/repo:tag", ...} -> {"version": ..., "ref": pinned}
 //	POST   /v1/apps/{name}/rollback           {"version": optional} -> {"version": ...}
 //	GET    /v1/apps                           the apps the token may see, their versions, domains and routes
 //	DELETE /v1/apps/{name}
@@ -235,7 +234,7 @@ func (a *Admin) headModule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putModule(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxModuleBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, bundle.MaxModuleBytes))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -250,18 +249,33 @@ func (a *Admin) putModule(w http.ResponseWriter, r *http.Request) {
 func (a *Admin) deploy(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Manifest json.RawMessage `json:"manifest"`
+		Ref      string          `json:"ref"`
 		Domains  []string        `json:"domains"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
 		a.fail(w, errors.Join(ErrBadRequest, err))
 		return
 	}
-	version, err := a.s.Deploy(r.Context(), r.PathValue("name"), req.Manifest, req.Domains)
+	if (req.Ref == "") == (req.Manifest == nil) {
+		a.fail(w, fmt.Errorf("%w: give either \"manifest\" or \"ref\"", ErrBadRequest))
+		return
+	}
+	var version, pinned string
+	var err error
+	if req.Ref != "" {
+		version, pinned, err = a.s.DeployRef(r.Context(), r.PathValue("name"), req.Ref, req.Domains)
+	} else {
+		version, err = a.s.Deploy(r.Context(), r.PathValue("name"), req.Manifest, req.Domains)
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"version": version})
+	out := map[string]string{"version": version}
+	if pinned != "" {
+		out["ref"] = pinned
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *Admin) rollback(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +305,8 @@ func (a *Admin) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 // fail answers an error: 413 for a body over its limit, 400 for the
-// client's mistakes, 500 for the host's, with the reason.
+// client's mistakes, 502 for a registry's, 500 for the host's, with the
+// reason.
 func (a *Admin) fail(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	var tooLarge *http.MaxBytesError
@@ -300,8 +315,10 @@ func (a *Admin) fail(w http.ResponseWriter, err error) {
 		status = http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrBadRequest):
 		status = http.StatusBadRequest
+	case errors.Is(err, ErrRegistry):
+		status = http.StatusBadGateway
 	}
-	msg := strings.TrimPrefix(err.Error(), ErrBadRequest.Error()+": ")
+	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrBadRequest.Error()+": "), ErrRegistry.Error()+": ")
 	a.log.Warn("admin request failed", slog.Int("status", status), slog.String("error", msg))
 	writeJSON(w, status, map[string]string{"error": msg})
 }

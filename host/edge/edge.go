@@ -30,8 +30,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/bundle/oci"
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/kv"
 )
@@ -50,6 +50,13 @@ type Options struct {
 	// shares it, and it closes when the app is deleted or the server
 	// closes. Defaults to one in memory per app.
 	KV func(name string) (kv.Store, error)
+	// KeepVersions is how many versions of each app the host keeps to roll
+	// back to, the current one included; older ones, and the modules only
+	// they use, are removed. Default bundle.KeepVersions.
+	KeepVersions int
+	// Registry says how DeployRef reaches OCI registries: plain HTTP, and
+	// the docker config file with their credentials.
+	Registry oci.Options
 }
 
 // Server serves the apps in a data directory. It is an http.Handler.
@@ -93,6 +100,10 @@ func failpoint(step string) {
 // manifest or module.
 var ErrBadRequest = errors.New("bad request")
 
+// ErrRegistry marks a registry that DeployRef could not pull from: down,
+// refusing, or without the reference.
+var ErrRegistry = errors.New("registry")
+
 var appName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // ValidName reports whether name can name an app (and a directory).
@@ -117,6 +128,9 @@ func Open(data string, opts Options) (*Server, error) {
 	}
 	if opts.Engine.Logger == nil {
 		opts.Engine.Logger = opts.Logger
+	}
+	if opts.KeepVersions <= 0 {
+		opts.KeepVersions = bundle.KeepVersions
 	}
 	for _, d := range []string{"modules", "apps"} {
 		if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
@@ -256,15 +270,9 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	lock.Lock()
 	defer lock.Unlock()
 
-	var m bundle.Manifest
-	if err := json.Unmarshal(manifest, &m); err != nil {
+	m, err := bundle.Parse(manifest)
+	if err != nil {
 		return "", fmt.Errorf("%w: manifest: %v", ErrBadRequest, err)
-	}
-	switch {
-	case m.Format != bundle.Format:
-		return "", fmt.Errorf("%w: manifest format %d; this host reads format %d", ErrBadRequest, m.Format, bundle.Format)
-	case m.ABI != abi.Version:
-		return "", fmt.Errorf("%w: built for ABI version %d; this host speaks version %d", ErrBadRequest, m.ABI, abi.Version)
 	}
 	var missing []string
 	for _, mod := range m.Modules {
@@ -289,7 +297,7 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		}
 	}
 	failpoint("deploy-linked")
-	version, err = bundle.WriteVersion(dir, &m)
+	version, err = bundle.WriteVersion(dir, m)
 	if err != nil {
 		return "", err
 	}
@@ -324,9 +332,9 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	failpoint("deploy-switched")
 	s.swap(next)
 	s.log.Info("deployed", slog.String("app", name), slog.String("version", version))
-	// Keep the last bundle.KeepVersions versions, and the modules some
-	// app still names.
-	if err := bundle.Prune(dir); err != nil {
+	// Keep the last KeepVersions versions, and the modules some app
+	// still names.
+	if err := bundle.Prune(dir, s.opts.KeepVersions); err != nil {
 		s.log.Warn("old versions not pruned", slog.String("app", name), slog.String("error", err.Error()))
 	}
 	if kept, err := bundle.Versions(dir); err == nil {
@@ -339,6 +347,31 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	}
 	s.collectModules()
 	return version, nil
+}
+
+// DeployRef pulls the bundle that ref names from its OCI registry, only
+// the modules the host lacks, each checked against its digest, and deploys
+// it as Deploy does. A tag is resolved once; the returned pinned reference
+// names the artifact by digest. A registry that fails leaves the app as it
+// was.
+func (s *Server) DeployRef(ctx context.Context, name, ref string, domains []string) (version, pinned string, err error) {
+	if !ValidName(name) {
+		return "", "", fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
+	}
+	manifest, pinned, err := oci.Pull(ctx, ref, s, s.opts.Registry)
+	switch {
+	case errors.Is(err, oci.ErrNotBundle) || errors.Is(err, ErrBadRequest):
+		err = fmt.Errorf("%w: %v", ErrBadRequest, err)
+	case err != nil:
+		err = fmt.Errorf("%w: %v", ErrRegistry, err)
+	}
+	if err != nil {
+		s.m.deploys.WithLabelValues(name, result(err)).Inc()
+		return "", "", err
+	}
+	s.log.Info("pulled", slog.String("app", name), slog.String("ref", pinned))
+	version, err = s.Deploy(ctx, name, manifest, domains)
+	return version, pinned, err
 }
 
 // collectModules removes the uploaded modules no app links any more, once

@@ -26,12 +26,16 @@ type edgeHost struct {
 	logs          *logBuffer
 }
 
-func openEdge(t *testing.T, data string) *edgeHost {
+func openEdge(t *testing.T, data string, edit ...func(*edge.Options)) *edgeHost {
 	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	srv, err := edge.Open(data, edge.Options{Logger: logger, Engine: host.EngineOptions{CacheDir: cacheDir},
-		App: func(string) host.Options { return host.Options{Logger: logger, LookupSecret: testSecrets} }})
+	opts := edge.Options{Logger: logger, Engine: host.EngineOptions{CacheDir: cacheDir},
+		App: func(string) host.Options { return host.Options{Logger: logger, LookupSecret: testSecrets} }}
+	for _, f := range edit {
+		f(&opts)
+	}
+	srv, err := edge.Open(data, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,13 +236,14 @@ func TestEdgeHost(t *testing.T) {
 	}
 }
 
-// TestEdgeKeepsTheLastVersions: after more deploys than bundle.KeepVersions,
-// the host keeps that many, the current one among them.
+// TestEdgeKeepsTheLastVersions: after more deploys than KeepVersions, the
+// host keeps that many, the current one among them.
 func TestEdgeKeepsTheLastVersions(t *testing.T) {
-	e := openEdge(t, t.TempDir())
+	const keep = 3
+	e := openEdge(t, t.TempDir(), func(o *edge.Options) { o.KeepVersions = keep })
 	plain := filepath.Join(plainDir, bundle.DirName)
 	var last string
-	for i := range bundle.KeepVersions + 2 {
+	for i := range keep + 2 {
 		status, body := e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.App.MaxURLLength = int64(1000 + i) }, "plain.example.com")
 		if status != 200 {
 			t.Fatalf("deploy %d: %d %s", i, status, body)
@@ -250,7 +255,7 @@ func TestEdgeKeepsTheLastVersions(t *testing.T) {
 	if err := json.Unmarshal([]byte(list), &apps); err != nil || len(apps) != 1 {
 		t.Fatalf("apps: %s %v", list, err)
 	}
-	if len(apps[0].Versions) != bundle.KeepVersions || !strings.Contains(last, apps[0].Version) || apps[0].Versions[0] != apps[0].Version {
+	if len(apps[0].Versions) != keep || !strings.Contains(last, apps[0].Version) || apps[0].Versions[0] != apps[0].Version {
 		t.Fatalf("kept %d versions (%v), current %s; last deploy said %s", len(apps[0].Versions), apps[0].Versions, apps[0].Version, last)
 	}
 }

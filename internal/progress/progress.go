@@ -18,6 +18,7 @@ type Printer struct {
 	out     io.Writer
 	tty     bool
 	current string
+	detail  string // what Bytes last said of the current step
 	since   time.Time
 	stop    chan struct{}
 }
@@ -44,7 +45,7 @@ func (p *Printer) Step(line string) {
 		return
 	}
 	p.endLocked()
-	p.current, p.since = line, time.Now()
+	p.current, p.detail, p.since = line, "", time.Now()
 	fmt.Fprintf(p.out, "%s …", line)
 	p.stop = make(chan struct{})
 	go p.tick(p.stop)
@@ -60,11 +61,41 @@ func (p *Printer) tick(stop chan struct{}) {
 		case <-t.C:
 			p.mu.Lock()
 			if p.stop == stop {
-				fmt.Fprintf(p.out, "\r\x1b[K%s … %.0fs", p.current, time.Since(p.since).Seconds())
+				fmt.Fprintf(p.out, "\r\x1b[K%s … %s%.0fs", p.current, p.detail, time.Since(p.since).Seconds())
 			}
 			p.mu.Unlock()
 		}
 	}
+}
+
+// Bytes tells the current step how many of its bytes have moved; a
+// terminal shows it on the step's line, at the next redraw.
+func (p *Printer) Bytes(done, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		p.detail = fmt.Sprintf("%.1f of %.1f MB, ", float64(done)/1e6, float64(total)/1e6)
+	}
+}
+
+// Count returns a reader of r that tells Bytes of what is read through
+// it, adding it to *done, of total.
+func (p *Printer) Count(r io.Reader, done *int64, total int64) io.Reader {
+	return &counter{r: r, p: p, done: done, total: total}
+}
+
+type counter struct {
+	r     io.Reader
+	p     *Printer
+	done  *int64
+	total int64
+}
+
+func (c *counter) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	*c.done += int64(n)
+	c.p.Bytes(*c.done, c.total)
+	return n, err
 }
 
 // Line ends the current step and prints a line of its own.
