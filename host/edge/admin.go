@@ -234,7 +234,14 @@ func (a *Admin) headModule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putModule(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > bundle.MaxModuleBytes {
+		a.fail(w, &http.MaxBytesError{Limit: bundle.MaxModuleBytes})
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, bundle.MaxModuleBytes))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("%w: the upload ended after %d of its %d bytes", ErrBadRequest, len(body), r.ContentLength)
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -319,6 +326,9 @@ func (a *Admin) fail(w http.ResponseWriter, err error) {
 		status = http.StatusBadGateway
 	}
 	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrBadRequest.Error()+": "), ErrRegistry.Error()+": ")
+	if tooLarge != nil {
+		msg = fmt.Sprintf("the upload is over the limit of %d bytes", tooLarge.Limit)
+	}
 	a.log.Warn("admin request failed", slog.Int("status", status), slog.String("error", msg))
 	writeJSON(w, status, map[string]string{"error": msg})
 }

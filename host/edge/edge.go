@@ -161,6 +161,9 @@ func Open(data string, opts Options) (*Server, error) {
 		if !ent.IsDir() || !ValidName(ent.Name()) {
 			continue
 		}
+		if _, err := os.Stat(filepath.Join(s.appDir(ent.Name()), bundle.CurrentName)); os.IsNotExist(err) {
+			continue // its first deploy never switched
+		}
 		a, err := s.load(ent.Name(), "")
 		if err != nil {
 			// One broken app does not keep the others from serving.
@@ -284,6 +287,31 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		return "", fmt.Errorf("%w: upload these modules first: %s", ErrBadRequest, strings.Join(missing, ", "))
 	}
 	dir := s.appDir(name)
+	// A deploy that fails takes back the files it made: the app's versions
+	// list only versions that started.
+	var made []string
+	_, statErr := os.Stat(dir)
+	first := os.IsNotExist(statErr)
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, p := range made {
+			os.Remove(p)
+		}
+		if first && s.get(name) == nil {
+			// Nothing of an app whose first deploy failed stays, its KV
+			// store included.
+			s.mu.Lock()
+			st := s.stores[name]
+			delete(s.stores, name)
+			s.mu.Unlock()
+			if st != nil {
+				st.Close()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
 	for _, mod := range m.Modules {
 		dst := filepath.Join(dir, bundle.ModulePath(mod.SHA256))
 		if _, err := os.Stat(dst); err == nil {
@@ -295,11 +323,16 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		if err := os.Link(filepath.Join(s.data, bundle.ModulePath(mod.SHA256)), dst); err != nil && !os.IsExist(err) {
 			return "", err
 		}
+		made = append(made, dst)
 	}
 	failpoint("deploy-linked")
+	before, _ := bundle.Versions(dir)
 	version, err = bundle.WriteVersion(dir, m)
 	if err != nil {
 		return "", err
+	}
+	if !slices.Contains(before, version) {
+		made = append(made, filepath.Join(dir, bundle.VersionsDir, version+".json"))
 	}
 	failpoint("deploy-version-written")
 	if _, err := bundle.LoadVersion(dir, version); err != nil {
@@ -319,6 +352,9 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		}
 	}
 	next.domains = domains
+	if _, err := os.Stat(domainsFile(dir, version)); err != nil {
+		made = append(made, domainsFile(dir, version))
+	}
 	if err := writeDomains(dir, version, domains); err != nil {
 		next.h.Close(ctx)
 		return "", err

@@ -1,14 +1,21 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,10 +116,10 @@ func (e *edgeHost) deploy(t *testing.T, app, bundleDir string, edit func(*bundle
 			t.Fatalf("upload %s: %d %s", mod.SHA256, status, body)
 		}
 	}
+	m.Format = bundle.Format
 	if edit != nil {
 		edit(m)
 	}
-	m.Format = bundle.Format
 	manifest, _ := json.Marshal(m)
 	req, _ := json.Marshal(map[string]any{"manifest": json.RawMessage(manifest), "domains": domains})
 	return e.call(t, "POST", "/v1/apps/"+app+"/deploy", adminToken, strings.NewReader(string(req)))
@@ -162,6 +169,9 @@ func TestEdgeHost(t *testing.T) {
 	}
 
 	// Bad uploads change nothing.
+	disk := listing(t, filepath.Join(data, "apps"))
+	sha := strings.Repeat("c", 64)
+	garbage := []byte("\x00asm\x01\x00\x00\x00 and then not a module")
 	bad := []struct {
 		name   string
 		status int
@@ -177,6 +187,30 @@ func TestEdgeHost(t *testing.T) {
 			return e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.Modules[0].SHA256 = strings.Repeat("b", 64) })
 		}},
 		{"another ABI", 400, func() (int, string) { return e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.ABI = 99 }) }},
+		{"a manifest format from the future", 400, func() (int, string) {
+			return e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.Format = bundle.Format + 1 })
+		}},
+		{"a module that does not compile", 400, func() (int, string) {
+			if status, body := e.call(t, "PUT", "/v1/modules/"+bundle.Sum(garbage), adminToken, bytes.NewReader(garbage)); status != 204 {
+				return status, body
+			}
+			return e.deploy(t, "plain", plain, func(m *bundle.Manifest) {
+				m.Modules[0] = bundle.Module{File: bundle.ModulePath(bundle.Sum(garbage)), SHA256: bundle.Sum(garbage), Size: int64(len(garbage))}
+			})
+		}},
+		{"a first deploy that does not start", 400, func() (int, string) {
+			return e.deploy(t, "newapp", plain, func(m *bundle.Manifest) {
+				m.Modules[0] = bundle.Module{File: bundle.ModulePath(bundle.Sum(garbage)), SHA256: bundle.Sum(garbage), Size: int64(len(garbage))}
+			})
+		}},
+		{"an upload over the limit", 413, func() (int, string) {
+			return rawCall(t, e.admin.URL, "PUT /v1/modules/"+sha+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+adminToken+
+				"\r\nContent-Length: "+strconv.Itoa(bundle.MaxModuleBytes+1)+"\r\n\r\n\x00asm")
+		}},
+		{"a truncated upload", 400, func() (int, string) {
+			return rawCall(t, e.admin.URL, "PUT /v1/modules/"+sha+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+adminToken+
+				"\r\nContent-Length: 1000\r\n\r\n\x00asm\x01\x00\x00\x00")
+		}},
 		{"a bad app name", 400, func() (int, string) { return e.deploy(t, "../evil", plain, nil) }},
 	}
 	for _, b := range bad {
@@ -186,6 +220,12 @@ func TestEdgeHost(t *testing.T) {
 	}
 	if status, _ := e.get(t, "plain.example.com", "/api/ok"); status != 200 {
 		t.Fatal("a bad upload stopped the app")
+	}
+	if now := listing(t, filepath.Join(data, "apps")); now != disk {
+		t.Errorf("bad uploads changed the apps on disk:\nbefore:\n%s\nafter:\n%s", disk, now)
+	}
+	if e.srv.HasModule(sha) {
+		t.Error("a refused upload was stored")
 	}
 
 	// A second version, then back.
@@ -234,6 +274,53 @@ func TestEdgeHost(t *testing.T) {
 	if status, _ := e.get(t, "a.faulty.test", "/api/ok"); status != 404 {
 		t.Fatalf("a deleted app answered %d", status)
 	}
+}
+
+// listing lists the files under dir with their sizes, for comparing
+// before and after; the apps' KV stores are left out, as they change as
+// apps serve.
+func listing(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Name() == "kv.db" {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		fmt.Fprintf(&b, "%s %d\n", rel, info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// rawCall sends a request as raw bytes, half-closes the connection, and
+// returns the answer's status and body: for requests a client would not
+// send, such as a body shorter than its Content-Length.
+func rawCall(t *testing.T, url, request string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestEdgeKeepsTheLastVersions: after more deploys than KeepVersions, the
@@ -310,5 +397,53 @@ func TestEdgeTokens(t *testing.T) {
 	}
 	if status, _ := e.call(t, "GET", "/v1/apps", made.Token, nil); status != 401 {
 		t.Fatalf("a deleted token gets %d", status)
+	}
+}
+
+// TestEdgeConcurrentDeploys sends deploys of one app at once, each with
+// its own version and domain: they queue, all succeed, and the version
+// that ends current serves its own domain and no other, so no two
+// interleaved.
+func TestEdgeConcurrentDeploys(t *testing.T) {
+	e := openEdge(t, t.TempDir())
+	plain := filepath.Join(plainDir, bundle.DirName)
+	const n = 4
+	versions := make([]string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			status, body := e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.App.MaxURLLength = int64(3000 + i) }, fmt.Sprintf("d%d.test", i))
+			var res struct{ Version string }
+			json.Unmarshal([]byte(body), &res)
+			versions[i] = res.Version
+			if status != 200 {
+				errs <- fmt.Errorf("deploy %d: %d %s", i, status, body)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var apps []edge.AppInfo
+	_, list := e.call(t, "GET", "/v1/apps", adminToken, nil)
+	if err := json.Unmarshal([]byte(list), &apps); err != nil || len(apps) != 1 {
+		t.Fatalf("apps: %s %v", list, err)
+	}
+	current := slices.Index(versions, apps[0].Version)
+	if current < 0 || !slices.Equal(apps[0].Domains, []string{fmt.Sprintf("d%d.test", current)}) {
+		t.Fatalf("current %s with domains %v; the deploys made %v", apps[0].Version, apps[0].Domains, versions)
+	}
+	for i := range n {
+		want := 404
+		if i == current {
+			want = 200
+		}
+		if status, _ := e.get(t, fmt.Sprintf("d%d.test", i), "/api/ok"); status != want {
+			t.Errorf("d%d.test: %d, want %d", i, status, want)
+		}
 	}
 }
