@@ -105,11 +105,22 @@ prints the version id. The token comes from WASMROUTE_TOKEN or --token.`,
 				pr.Step(fmt.Sprintf("deploying %.12s to %s: compile, start, switch", bundle.Sum(manifest), app))
 			}
 			body, _ := json.Marshal(req)
-			var res struct{ Version, Ref string }
+			var res struct {
+				Version, Ref string
+				Steps        []struct {
+					Name    string
+					Seconds float64
+				}
+			}
 			if _, err := c.do("POST", "/v1/apps/"+app+"/deploy", bytes.NewReader(body), &res); err != nil {
 				return err
 			}
 			pr.Done()
+			var steps []string
+			for _, s := range res.Steps {
+				steps = append(steps, fmt.Sprintf("%s %.2fs", s.Name, s.Seconds))
+			}
+			pr.Line("  on the host: " + strings.Join(steps, ", "))
 			if res.Ref != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "Deployed %s from %s: version %s\n", app, res.Ref, res.Version)
 			} else {

@@ -34,8 +34,8 @@ const (
 //	GET    /healthz, /readyz, /metrics        (no token; metrics in Prometheus's format)
 //	HEAD   /v1/modules/{sha256}               200 if stored, 404 if not
 //	PUT    /v1/modules/{sha256}               upload a module (its body)
-//	POST   /v1/apps/{name}/deploy             {"manifest": {...}, "domains": [...]} -> {"version": ...}
-//	                                          or {"ref": "registry/repo:tag", ...} -> {"version": ..., "ref": pinned}
+//	POST   /v1/apps/{name}/deploy             {"manifest": {...}, "domains": [...]} -> {"version": ..., "steps": [...]}
+//	                                          or {"ref": "registry/repo:tag", ...} -> {..., "ref": pinned}
 //	POST   /v1/apps/{name}/rollback           {"version": optional} -> {"version": ...}
 //	GET    /v1/apps                           the apps the token may see, their versions, domains and routes
 //	DELETE /v1/apps/{name}
@@ -267,22 +267,18 @@ func (a *Admin) deploy(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, fmt.Errorf("%w: give either \"manifest\" or \"ref\"", ErrBadRequest))
 		return
 	}
-	var version, pinned string
+	var d Deployment
 	var err error
 	if req.Ref != "" {
-		version, pinned, err = a.s.DeployRef(r.Context(), r.PathValue("name"), req.Ref, req.Domains)
+		d, err = a.s.DeployRef(r.Context(), r.PathValue("name"), req.Ref, req.Domains)
 	} else {
-		version, err = a.s.Deploy(r.Context(), r.PathValue("name"), req.Manifest, req.Domains)
+		d, err = a.s.Deploy(r.Context(), r.PathValue("name"), req.Manifest, req.Domains)
 	}
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out := map[string]string{"version": version}
-	if pinned != "" {
-		out["ref"] = pinned
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, d)
 }
 
 func (a *Admin) rollback(w http.ResponseWriter, r *http.Request) {

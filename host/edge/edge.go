@@ -250,23 +250,45 @@ func (s *Server) AddModule(sum string, module []byte) error {
 	return err
 }
 
+// Deployment is what a deploy did: the version it made current, the
+// reference it pulled the bundle from (DeployRef), and its steps.
+type Deployment struct {
+	Version string `json:"version"`
+	Ref     string `json:"ref,omitempty"`
+	Steps   []Step `json:"steps"`
+}
+
+// Step is one step of a deploy (pull, check, compile, start, switch) and
+// the time it took.
+type Step struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
 // Deploy makes the bundle manifest (JSON, as in a bundle's versions/) the
 // app's current version, serving domains: it checks the manifest and that
 // every module it names is stored, starts the new version (compiling and
 // starting an instance of each module), and only then switches to it. A
-// failure leaves the old version serving. It returns the version id.
-func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domains []string) (version string, err error) {
+// failure leaves the old version serving. It returns the version id and
+// how long each step took.
+func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domains []string) (d Deployment, err error) {
+	mark := time.Now()
+	step := func(name string) {
+		now := time.Now()
+		d.Steps = append(d.Steps, Step{Name: name, Seconds: now.Sub(mark).Seconds()})
+		mark = now
+	}
 	defer func() {
 		if ValidName(name) {
 			s.m.deploys.WithLabelValues(name, result(err)).Inc()
 		}
 	}()
 	if !ValidName(name) {
-		return "", fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
+		return d, fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
 	}
-	for _, d := range domains {
-		if d == "" || strings.ContainsAny(d, "/: ") {
-			return "", fmt.Errorf("%w: %q is not a host name", ErrBadRequest, d)
+	for _, domain := range domains {
+		if domain == "" || strings.ContainsAny(domain, "/: ") {
+			return d, fmt.Errorf("%w: %q is not a host name", ErrBadRequest, domain)
 		}
 	}
 	lock := s.lock(name)
@@ -275,7 +297,7 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 
 	m, err := bundle.Parse(manifest)
 	if err != nil {
-		return "", fmt.Errorf("%w: manifest: %v", ErrBadRequest, err)
+		return d, fmt.Errorf("%w: manifest: %v", ErrBadRequest, err)
 	}
 	var missing []string
 	for _, mod := range m.Modules {
@@ -284,7 +306,7 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		}
 	}
 	if len(missing) > 0 {
-		return "", fmt.Errorf("%w: upload these modules first: %s", ErrBadRequest, strings.Join(missing, ", "))
+		return d, fmt.Errorf("%w: upload these modules first: %s", ErrBadRequest, strings.Join(missing, ", "))
 	}
 	dir := s.appDir(name)
 	// A deploy that fails takes back the files it made: the app's versions
@@ -318,34 +340,37 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return "", err
+			return d, err
 		}
 		if err := os.Link(filepath.Join(s.data, bundle.ModulePath(mod.SHA256)), dst); err != nil && !os.IsExist(err) {
-			return "", err
+			return d, err
 		}
 		made = append(made, dst)
 	}
 	failpoint("deploy-linked")
 	before, _ := bundle.Versions(dir)
-	version, err = bundle.WriteVersion(dir, m)
+	version, err := bundle.WriteVersion(dir, m)
 	if err != nil {
-		return "", err
+		return d, err
 	}
 	if !slices.Contains(before, version) {
 		made = append(made, filepath.Join(dir, bundle.VersionsDir, version+".json"))
 	}
 	failpoint("deploy-version-written")
 	if _, err := bundle.LoadVersion(dir, version); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return d, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
+	step("check")
 	next, err := s.load(name, version)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return d, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
+	step("compile")
 	if err := next.h.Warm(ctx); err != nil {
 		next.h.Close(ctx)
-		return "", fmt.Errorf("%w: the new version does not start: %v", ErrBadRequest, err)
+		return d, fmt.Errorf("%w: the new version does not start: %v", ErrBadRequest, err)
 	}
+	step("start")
 	if domains == nil {
 		if old := s.get(name); old != nil {
 			domains = old.domains
@@ -357,16 +382,18 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	}
 	if err := writeDomains(dir, version, domains); err != nil {
 		next.h.Close(ctx)
-		return "", err
+		return d, err
 	}
 	failpoint("deploy-started")
 	// The switch: on disk, then in the route table.
 	if err := bundle.SetCurrent(dir, version); err != nil {
 		next.h.Close(ctx)
-		return "", err
+		return d, err
 	}
 	failpoint("deploy-switched")
 	s.swap(next)
+	step("switch")
+	d.Version = version
 	s.log.Info("deployed", slog.String("app", name), slog.String("version", version))
 	// Keep the last KeepVersions versions, and the modules some app
 	// still names.
@@ -382,7 +409,7 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		}
 	}
 	s.collectModules()
-	return version, nil
+	return d, nil
 }
 
 // DeployRef pulls the bundle that ref names from its OCI registry, only
@@ -390,10 +417,11 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 // it as Deploy does. A tag is resolved once; the returned pinned reference
 // names the artifact by digest. A registry that fails leaves the app as it
 // was.
-func (s *Server) DeployRef(ctx context.Context, name, ref string, domains []string) (version, pinned string, err error) {
+func (s *Server) DeployRef(ctx context.Context, name, ref string, domains []string) (Deployment, error) {
 	if !ValidName(name) {
-		return "", "", fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
+		return Deployment{}, fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
 	}
+	start := time.Now()
 	manifest, pinned, err := oci.Pull(ctx, ref, s, s.opts.Registry)
 	switch {
 	case errors.Is(err, oci.ErrNotBundle) || errors.Is(err, ErrBadRequest):
@@ -403,11 +431,14 @@ func (s *Server) DeployRef(ctx context.Context, name, ref string, domains []stri
 	}
 	if err != nil {
 		s.m.deploys.WithLabelValues(name, result(err)).Inc()
-		return "", "", err
+		return Deployment{}, err
 	}
 	s.log.Info("pulled", slog.String("app", name), slog.String("ref", pinned))
-	version, err = s.Deploy(ctx, name, manifest, domains)
-	return version, pinned, err
+	pulled := Step{Name: "pull", Seconds: time.Since(start).Seconds()}
+	d, err := s.Deploy(ctx, name, manifest, domains)
+	d.Ref = pinned
+	d.Steps = append([]Step{pulled}, d.Steps...)
+	return d, err
 }
 
 // collectModules removes the uploaded modules no app links any more, once
