@@ -135,6 +135,9 @@ type AppConfig struct {
 	// patterns or URLs (see package outbound). An entry "${NAME}" stands for
 	// the value of the env variable or secret NAME at start.
 	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
+	// Health is the path of the app's health route: an edge host deploys
+	// a version only once GET Health answers 2xx.
+	Health string `json:"health,omitempty"`
 }
 
 // CORS is the app's cross-origin resource sharing policy.

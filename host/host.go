@@ -235,6 +235,20 @@ func (h *Host) Reload() error {
 	return nil
 }
 
+// Compile compiles every module of the app that is not compiled yet (or
+// takes it from the engine or its cache), and returns the errors of those
+// that do not compile, joined. Warm does it too; Compile lets a deploy
+// time the two apart.
+func (h *Host) Compile() error {
+	var errs []error
+	for _, p := range h.state.Load().pools {
+		if err := p.compile(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Warm compiles every module of the app and starts an instance of each,
 // and returns the errors of the modules that cannot serve, joined: one that
 // does not compile, or whose guest fails while it initialises.

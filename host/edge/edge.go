@@ -360,10 +360,14 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	if _, err := bundle.LoadVersion(dir, version); err != nil {
 		return d, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	step("check")
 	next, err := s.load(name, version)
 	if err != nil {
 		return d, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	step("check")
+	if err := next.h.Compile(); err != nil {
+		next.h.Close(ctx)
+		return d, fmt.Errorf("%w: the new version does not compile: %v", ErrBadRequest, err)
 	}
 	step("compile")
 	if err := next.h.Warm(ctx); err != nil {
@@ -371,6 +375,13 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 		return d, fmt.Errorf("%w: the new version does not start: %v", ErrBadRequest, err)
 	}
 	step("start")
+	if m.App.Health != "" {
+		if err := s.healthCheck(ctx, next.h, m.App.Health); err != nil {
+			next.h.Close(ctx)
+			return d, fmt.Errorf("%w: the new version is not healthy: %v", ErrBadRequest, err)
+		}
+		step("health")
+	}
 	if domains == nil {
 		if old := s.get(name); old != nil {
 			domains = old.domains
@@ -410,6 +421,52 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	}
 	s.collectModules()
 	return d, nil
+}
+
+// healthTimeout bounds a deploy's health check.
+const healthTimeout = 10 * time.Second
+
+// healthCheck sends GET path to a version about to serve, in process, and
+// wants a 2xx answer within healthTimeout.
+func (s *Server) healthCheck(ctx context.Context, h http.Handler, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://health.wasmroute.internal"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.RemoteAddr = "127.0.0.1:0"
+	req.Header.Set("User-Agent", "wasmroute-health-check")
+	w := &recorder{header: http.Header{}}
+	h.ServeHTTP(w, req)
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.status < 200 || w.status > 299 {
+		return fmt.Errorf("GET %s answered %d %s", path, w.status, strings.TrimSpace(w.body.String()))
+	}
+	return nil
+}
+
+// recorder keeps the status and the start of the body of a response.
+type recorder struct {
+	header http.Header
+	status int
+	body   strings.Builder
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+func (r *recorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	if room := 200 - r.body.Len(); room > 0 {
+		r.body.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
 }
 
 // DeployRef pulls the bundle that ref names from its OCI registry, only

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host/outbound"
+	"github.com/wasmroute/wasmroute/host/router"
 )
 
 // FileName is the config file in the app directory.
@@ -48,6 +49,7 @@ type file struct {
 	CORS      *corsTable               `toml:"cors"`
 	Routes    map[string]routeOverride `toml:"routes"`
 	Outbound  []string                 `toml:"allowed_outbound_hosts"`
+	Health    string                   `toml:"health"`
 	limitKeys
 	MaxURLLength  any `toml:"max_url_length"`
 	MaxHeaderSize any `toml:"max_header_size"`
@@ -168,6 +170,10 @@ func Parse(text string) (*Config, error) {
 		}
 	}
 	cfg.App.AllowedOutboundHosts = f.Outbound
+	if f.Health != "" && (!strings.HasPrefix(f.Health, "/") || strings.ContainsAny(f.Health, "?# ")) {
+		return nil, fmt.Errorf("health: %q is not a path, such as \"/api/health\"", f.Health)
+	}
+	cfg.App.Health = f.Health
 	if cfg.App.BodyLimit, err = size("body_limit", f.BodyLimit); err != nil {
 		return nil, err
 	}
@@ -304,6 +310,15 @@ func (c *Config) CheckRoutes(patterns []string) error {
 	for _, p := range keys {
 		if !known[p] {
 			return fmt.Errorf("%s: routes.%q: no such route (patterns are written as folders are named, such as \"/api/users/[id]\")", FileName, p)
+		}
+	}
+	if c.App.Health != "" {
+		t, err := router.New(patterns)
+		if err != nil {
+			return err
+		}
+		if _, _, ok := t.Match(c.App.Health, nil); !ok {
+			return fmt.Errorf("%s: health: no route serves %s", FileName, c.App.Health)
 		}
 	}
 	return nil

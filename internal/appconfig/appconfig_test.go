@@ -89,6 +89,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"outbound unknown variable", `allowed_outbound_hosts = ["${NOPE}"]`, "allowed_outbound_hosts[0]: NOPE is neither"},
 		{"bad isolation", `isolation = "thread"`, `isolation: "thread" is neither "pool" nor "request"`},
 		{"bad route isolation", "[routes.\"/x\"]\nisolation = \"none\"", `routes."/x".isolation`},
+		{"health not a path", `health = "api/health"`, `health: "api/health" is not a path`},
+		{"health with a query", `health = "/api/health?deep=1"`, `health: "/api/health?deep=1" is not a path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +131,14 @@ func TestApply(t *testing.T) {
 	}
 	if c, err := Parse(`isolation = "request"`); err != nil || c.App.Isolation != bundle.IsolationRequest {
 		t.Fatalf("app isolation: %+v %v", c, err)
+	}
+	for _, tt := range []struct{ health, want string }{
+		{"/a", ""}, {"/c", "health: no route serves /c"},
+	} {
+		c := &Config{App: bundle.AppConfig{Health: tt.health}}
+		if err := c.CheckRoutes([]string{"/a", "/b/[id]"}); (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("health %s: %v, want %q", tt.health, err, tt.want)
+		}
 	}
 	cfg.Routes["/missing"] = RouteOverride{BodyLimit: 1}
 	if err := cfg.Apply(m); err == nil || !strings.Contains(err.Error(), `routes."/missing": no such route`) {

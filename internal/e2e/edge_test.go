@@ -198,6 +198,13 @@ func TestEdgeHost(t *testing.T) {
 				m.Modules[0] = bundle.Module{File: bundle.ModulePath(bundle.Sum(garbage)), SHA256: bundle.Sum(garbage), Size: int64(len(garbage))}
 			})
 		}},
+		{"a version whose health route fails", 400, func() (int, string) {
+			status, body := e.deploy(t, "faulty", faulty, func(m *bundle.Manifest) { m.App.Health = "/api/panic" })
+			if !strings.Contains(body, "not healthy: GET /api/panic answered 500") {
+				t.Errorf("a failed health check: %s", body)
+			}
+			return status, body
+		}},
 		{"a first deploy that does not start", 400, func() (int, string) {
 			return e.deploy(t, "newapp", plain, func(m *bundle.Manifest) {
 				m.Modules[0] = bundle.Module{File: bundle.ModulePath(bundle.Sum(garbage)), SHA256: bundle.Sum(garbage), Size: int64(len(garbage))}
@@ -229,9 +236,9 @@ func TestEdgeHost(t *testing.T) {
 	}
 
 	// A second version, then back.
-	status, body = e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.App.MaxURLLength = 2000 })
-	if status != 200 || strings.Contains(body, first.Version) {
-		t.Fatalf("second deploy: %d %s", status, body)
+	status, body = e.deploy(t, "plain", plain, func(m *bundle.Manifest) { m.App.MaxURLLength = 2000; m.App.Health = "/api/ok" })
+	if status != 200 || strings.Contains(body, first.Version) || !strings.Contains(body, `"name":"health"`) {
+		t.Fatalf("second deploy, with a health route: %d %s", status, body)
 	}
 	if status, body := e.call(t, "POST", "/v1/apps/plain/rollback", adminToken, nil); status != 200 || !strings.Contains(body, first.Version) {
 		t.Fatalf("rollback: %d %s, want %s", status, body, first.Version)

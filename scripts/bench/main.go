@@ -68,7 +68,7 @@ func main() {
 	duration := flag.Duration("d", 10*time.Second, "load duration per endpoint and server")
 	conns := flag.Int("c", 50, "concurrent connections")
 	app := flag.String("app", "examples/api", "app directory to benchmark")
-	only := flag.String("only", "", `run one part: "load", "guest", "modules", "shape" or "timelimits" (default: all)`)
+	only := flag.String("only", "", `run one part: "load", "guest", "modules", "shape", "timelimits" or "edge" (default: all)`)
 	before := flag.String("before", "", "a git revision whose build the shape part measures beside this one")
 	probe := flag.String("probe", filepath.Join("scripts", "bench", "probe"), "the probe app for the guest code speed part")
 	flag.Parse()
@@ -165,7 +165,12 @@ func run(app, probe, before string, duration time.Duration, conns int, only stri
 		}
 	}
 	if only == "" || only == "timelimits" {
-		return measureTimeLimits(ctx, app, bundleDir, filepath.Join(work, "plain"), cache)
+		if err := measureTimeLimits(ctx, app, bundleDir, filepath.Join(work, "plain"), cache); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "edge" {
+		return measureEdge(ctx, app, work, wasmrouteBin, cache)
 	}
 	return nil
 }
