@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/wasmroute/wasmroute/internal/testserver"
@@ -107,16 +111,7 @@ func TestDeployCrashes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.point, func(t *testing.T) {
 			data := t.TempDir()
-			start := func(failpoint string) (*exec.Cmd, string, string) {
-				cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-level", "error")
-				cmd.Env = append(os.Environ(), "WASMROUTE_ADMIN_TOKEN="+token, "WASMROUTE_FAILPOINT="+failpoint)
-				out, _ := cmd.StdoutPipe()
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				urls := awaitURLs(out, "Listening on ", "Admin API on ")
-				return cmd, urls[0], urls[1]
-			}
+			start := func(failpoint string) (*exec.Cmd, string, string) { return startServe(t, bin, data, token, failpoint) }
 			deploy := func(admin string) error {
 				_, err := run(t, context.Background(), "deploy", app, "--to", admin, "--app", "crash", "--domain", "crash.test", "--token", token)
 				return err
@@ -149,6 +144,53 @@ func TestDeployCrashes(t *testing.T) {
 			}
 		})
 	}
+
+	// SIGTERM: the host stops accepting, and a response in flight (the
+	// scaffold's stream, five lines 100 ms apart) finishes whole.
+	t.Run("SIGTERM drains", func(t *testing.T) {
+		os.WriteFile(route, v1src, 0o644)
+		cmd, public, admin := startServe(t, bin, t.TempDir(), token, "")
+		defer cmd.Process.Kill()
+		if out, err := run(t, context.Background(), "deploy", app, "--to", admin, "--app", "drain", "--domain", "drain.test", "--token", token); err != nil {
+			t.Fatalf("deploy: %v\n%s", err, out)
+		}
+		req, _ := http.NewRequest("GET", public+"/api/stream", nil)
+		req.Host = "drain.test"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body := bufio.NewReader(resp.Body)
+		if line, err := body.ReadString('\n'); err != nil || line != "line 1\n" {
+			t.Fatalf("first line %q %v", line, err)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		rest, err := io.ReadAll(body)
+		if err != nil || string(rest) != "line 2\nline 3\nline 4\nline 5\n" {
+			t.Errorf("after SIGTERM the stream went on with %q, %v", rest, err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("serve after SIGTERM: %v", err)
+		}
+		if _, err := http.Get(public + "/api/hello"); err == nil {
+			t.Error("the host still accepts after SIGTERM")
+		}
+	})
+}
+
+// startServe runs `wasmroute serve` as a real process on data, ending it at
+// failpoint if one is named, and returns it with its public and admin URLs.
+func startServe(t *testing.T, bin, data, token, failpoint string) (*exec.Cmd, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-level", "error")
+	cmd.Env = append(os.Environ(), "WASMROUTE_ADMIN_TOKEN="+token, "WASMROUTE_FAILPOINT="+failpoint)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urls := awaitURLs(out, "Listening on ", "Admin API on ")
+	return cmd, urls[0], urls[1]
 }
 
 // testRegistry pushes the app to a real CNCF registry that asks for a
