@@ -235,6 +235,41 @@ const (
 	ErrNotInteger = -10
 )
 
+// Response cache functions the host provides in ImportModule, for
+// Next.js's revalidateTag, revalidatePath and an immediate expiry. Each
+// takes (ptr, len i32) -> i32: a tag, or a path starting with "/", of 1
+// to MaxCacheTag bytes. They return 0 (also when the host keeps no
+// cache), ErrTagInvalid, or ErrStore when the cache's store failed.
+const (
+	// FuncRevalidateTag marks the app's cached responses with a tag stale:
+	// the next request for each gets the stale copy while the host
+	// regenerates it in the background.
+	FuncRevalidateTag = "revalidate_tag"
+	// FuncRevalidatePath does the same for the responses to a path: every
+	// cached response carries its path as a tag.
+	FuncRevalidatePath = "revalidate_path"
+	// FuncExpireTag expires the responses with a tag at once: the next
+	// request for each waits for a new one.
+	FuncExpireTag = "expire_tag"
+)
+
+// CacheTagHeader is the response header in which a guest names the tags of
+// its response, one value per tag. The host reads it, keeps the tags with a
+// cached response, and never sends the header to the client. A response
+// with more than MaxCacheTags tags, or a tag over MaxCacheTag bytes, is
+// served and not cached.
+const CacheTagHeader = "X-Wasmroute-Cache-Tag"
+
+// Limits of cache tags.
+const (
+	MaxCacheTag  = 256 // bytes in a tag or a revalidated path
+	MaxCacheTags = 64  // tags on one response
+)
+
+// ErrTagInvalid means a tag or path is empty, too long, or a path does not
+// start with "/".
+const ErrTagInvalid = -11
+
 // KVAbsent is the old_len of FuncKVCompareAndSwap that expects the key not
 // to be set.
 const KVAbsent = 0xffffffff

@@ -49,6 +49,24 @@ const (
 	IsolationRequest = "request"
 )
 
+// Values of SegmentConfig.Dynamic, as Next.js names them.
+const (
+	// DynamicAuto caches only what Revalidate or the response asks for.
+	DynamicAuto = "auto"
+	// DynamicForceDynamic never caches the route's responses.
+	DynamicForceDynamic = "force-dynamic"
+	// DynamicForceStatic caches the route's GET responses until they are
+	// revalidated, as Revalidate = false does.
+	DynamicForceStatic = "force-static"
+	// DynamicError is force-static for the host (Next.js also fails the
+	// build of a route that reads request data).
+	DynamicError = "error"
+)
+
+// RevalidateNever is SegmentConfig.Revalidate for `const Revalidate =
+// false`: cached until revalidated.
+const RevalidateNever = -1
+
 // Format is the version of the manifest's schema. A reader refuses a
 // manifest of another format.
 const Format = 3
@@ -171,9 +189,13 @@ type Route struct {
 type SegmentConfig struct {
 	// MaxDuration is the wall-clock limit of one request, in seconds.
 	MaxDuration int `json:"maxDuration,omitempty"`
-	// Dynamic is Next.js's rendering hint ("auto", "force-dynamic", ...).
+	// Dynamic is Next.js's rendering hint: DynamicAuto (""),
+	// DynamicForceDynamic, DynamicForceStatic or DynamicError.
 	Dynamic string `json:"dynamic,omitempty"`
-	// Revalidate is the cache lifetime of a response in seconds.
+	// Revalidate is how long the host caches the route's GET responses,
+	// in seconds, before it regenerates them in the background;
+	// RevalidateNever (`const Revalidate = false`) caches them until they
+	// are revalidated by tag or path, and 0 does not cache.
 	Revalidate int `json:"revalidate,omitempty"`
 	// BodyLimit is the request body limit in bytes.
 	BodyLimit int64 `json:"bodyLimit,omitempty"`

@@ -208,6 +208,9 @@ func instantiateHostFunctions(ctx context.Context, rt wazero.Runtime) error {
 	fn(abi.FuncKVExists, kvExists, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVKeys, kvKeys, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVIncr, kvIncr, []api.ValueType{i32, i32, api.ValueTypeI64, i32}, []api.ValueType{i32})
+	fn(abi.FuncRevalidateTag, revalidateFunc(abi.FuncRevalidateTag, false, false), []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncRevalidatePath, revalidateFunc(abi.FuncRevalidatePath, true, false), []api.ValueType{i32, i32}, []api.ValueType{i32})
+	fn(abi.FuncExpireTag, revalidateFunc(abi.FuncExpireTag, false, true), []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn(abi.FuncKVCompareAndSwap, kvCompareAndSwap, []api.ValueType{i32, i32, i32, i32, i32, i32, api.ValueTypeI64}, []api.ValueType{i32})
 	_, err := b.Instantiate(ctx)
 	return err

@@ -14,6 +14,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/wasmroute/wasmroute/host/cache"
 )
 
 // EngineOptions configure an Engine: what belongs to the process rather
@@ -54,6 +56,13 @@ type EngineOptions struct {
 	// a clone of a snapshot or fresh: for metrics.
 	OnCompile  func(took time.Duration)
 	OnInstance func(clone bool, took time.Duration)
+	// Cache, if set, is the response cache of every app: GET responses of
+	// routes with Revalidate or force-static, and responses with
+	// s-maxage (package cache). nil: nothing is cached.
+	Cache cache.Store
+	// MaxCacheEntryBytes caps the body of a response the cache keeps; a
+	// larger one is served and not kept. Defaults to 8 MiB.
+	MaxCacheEntryBytes int64
 }
 
 func (o *EngineOptions) setDefaults() {

@@ -1,9 +1,11 @@
 package host
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/host/cache"
 	"github.com/wasmroute/wasmroute/host/router"
 )
 
@@ -26,6 +28,9 @@ type generation struct {
 	// maxDuration is the app's time limit, which bounds the waits on a
 	// client until a route's own limit takes over.
 	maxDuration time.Duration
+	// version is the bundle version served: part of every cache key, so
+	// a new version starts with an empty cache, as a Next.js build does.
+	version string
 }
 
 // route is one entry of the route table with the pool that serves it.
@@ -48,6 +53,11 @@ type route struct {
 	// the route's handler in the same call (abi.FlagMiddleware).
 	withMiddleware bool
 	pool           *pool
+	// cacheRule is how the route's segment config caches its responses;
+	// cacheStored is set once one of them was stored, so a route that
+	// caches only by response is looked up only from then on.
+	cacheRule   cache.Rule
+	cacheStored atomic.Bool
 }
 
 // limits fills in r's limits: the route's own config, else the app's, else
@@ -66,6 +76,7 @@ func (r *route) limits(app bundle.AppConfig, o *Options) {
 		isolation = app.Isolation
 	}
 	r.isolated = isolation == bundle.IsolationRequest
+	r.cacheRule = cacheRule(r.Config)
 }
 
 // appLimits are the limits of the app's instances: the app's own config,

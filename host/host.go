@@ -24,6 +24,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/abi"
 	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/host/cache"
 	"github.com/wasmroute/wasmroute/host/kv"
 	"github.com/wasmroute/wasmroute/host/router"
 )
@@ -52,6 +53,11 @@ type Host struct {
 	done    chan struct{}  // closed by Close: background work stops
 	reqSeq  atomic.Uint64
 	reqBase string
+
+	// cache is the engine's response cache (nil: none); flights are the
+	// calls generating its entries for this app.
+	cache   cache.Store
+	flights flights
 }
 
 // New loads the bundle in dir (an app's .wasmroute directory) and returns a
@@ -82,7 +88,7 @@ func load(e *Engine, dir string, opts Options) (*Host, error) {
 			opts.AppName = filepath.Base(filepath.Dir(abs))
 		}
 	}
-	h := &Host{dir: dir, opts: opts, kv: opts.KV, e: e, done: make(chan struct{})}
+	h := &Host{dir: dir, opts: opts, kv: opts.KV, e: e, done: make(chan struct{}), cache: opts.Cache}
 	// Every line names the app, so several apps can share a log.
 	h.log = opts.Logger.With(slog.String("app", opts.AppName))
 	h.reqBase = strconv.FormatInt(time.Now().UnixNano()%(1<<30), 36) + "-"
@@ -157,7 +163,7 @@ func (h *Host) Reload() error {
 		cors:           newCORS(m.App.CORS),
 		maxURLLength:   int(firstPositive(m.App.MaxURLLength, int64(h.opts.MaxURLLength))),
 		maxHeaderBytes: int(firstPositive(m.App.MaxHeaderBytes, int64(h.opts.MaxHeaderBytes))),
-		maxDuration:    h.opts.MaxDuration}
+		maxDuration:    h.opts.MaxDuration, version: m.Version}
 	if m.App.MaxDuration > 0 {
 		next.maxDuration = time.Duration(m.App.MaxDuration) * time.Second
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/wasmroute/wasmroute/host/cache"
 	"github.com/wasmroute/wasmroute/host/kv"
 )
 
@@ -125,6 +126,10 @@ type Options struct {
 	// code runs many times slower meanwhile. Modules that use the network
 	// always wait for the compiler.
 	FastStart bool
+	// Cache and MaxCacheEntryBytes are the engine's (EngineOptions), for
+	// New.
+	Cache              cache.Store
+	MaxCacheEntryBytes int64
 	// Env overrides the values of variables the app declares in [env], as
 	// deployment platforms let operators do (`wasmroute start --env`). A
 	// name the app does not declare makes New and Reload fail.
@@ -139,7 +144,7 @@ const DefaultBodyLimit = 4_718_592
 func (o Options) engine() EngineOptions {
 	return EngineOptions{Logger: o.Logger, CacheDir: o.CacheDir, MemoryLimitPages: o.MemoryLimitPages,
 		CloseOnContextDone: o.CloseOnContextDone, GuestConcurrency: o.GuestConcurrency,
-		MemoryBudget: o.MemoryBudget, MaxGuestSockets: o.MaxGuestSockets}
+		MemoryBudget: o.MemoryBudget, MaxGuestSockets: o.MaxGuestSockets, Cache: o.Cache, MaxCacheEntryBytes: o.MaxCacheEntryBytes}
 }
 
 // engineOptions sets o's engine fields to the engine's, which an app loaded
@@ -147,6 +152,7 @@ func (o Options) engine() EngineOptions {
 func (o *Options) engineOptions(e EngineOptions) {
 	o.CacheDir, o.MemoryLimitPages, o.CloseOnContextDone = e.CacheDir, e.MemoryLimitPages, e.CloseOnContextDone
 	o.GuestConcurrency, o.MemoryBudget, o.MaxGuestSockets = e.GuestConcurrency, e.MemoryBudget, e.MaxGuestSockets
+	o.Cache, o.MaxCacheEntryBytes = e.Cache, e.MaxCacheEntryBytes
 }
 
 func (o *Options) setDefaults() {
@@ -191,6 +197,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxLogBytes <= 0 {
 		o.MaxLogBytes = 64 << 10
+	}
+	if o.MaxCacheEntryBytes <= 0 {
+		o.MaxCacheEntryBytes = cache.DefaultMaxEntryBytes
 	}
 	if o.MaxResponseHeaderBytes <= 0 {
 		o.MaxResponseHeaderBytes = 64 << 10

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmroute/wasmroute/abi"
+	"github.com/wasmroute/wasmroute/host/cache"
 )
 
 // This file is the response side of a guest call. The host owns HTTP framing
@@ -84,6 +86,10 @@ func (c *call) responseHead(mod api.Module, fn string, ptr, n uint32) (status in
 		return rh.Status, true, c.interim(rh.Status, rh.Header)
 	}
 	for i := 0; i < len(rh.Header); i += 2 {
+		if strings.EqualFold(rh.Header[i], cache.TagHeader) {
+			c.w.tags = append(c.w.tags, rh.Header[i+1]) // for the cache, never sent
+			continue
+		}
 		hdr.Add(rh.Header[i], rh.Header[i+1])
 	}
 	hdr.Del("Content-Length")

@@ -42,9 +42,9 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s := h.state.Load()
 	setClientDeadline(w, r.ContentLength != 0, start.Add(s.maxDuration))
-	// The stages, in order: limits, clean, match, middleware, then for
-	// the route serveRoute's CORS, methods, body limit and invoke. Each
-	// lives in the file named for it.
+	// The stages, in order: limits, clean, match, cache (GET and HEAD),
+	// middleware, then for the route serveRoute's CORS, methods, body
+	// limit and invoke. Each lives in the file named for it.
 	if !h.checkLimits(rec, r, s, id) {
 		return
 	}
@@ -63,17 +63,29 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := getCall()
 	defer putCall(c)
 	rt := s.match(c, path)
+	if h.cached(r, rt) {
+		pattern = rt.Pattern
+		h.serveCached(rec, r, s, rt, func(rec *recorder) { h.serveMatched(c, rec, w, r, s, rt, path, id) })
+		return
+	}
+	pattern = h.serveMatched(c, rec, w, r, s, rt, path, id)
+}
+
+// serveMatched serves a request matched to rt (nil: none) on c: the
+// middleware, if it runs for the path, then the route. It returns the
+// pattern of the route that served it.
+func (h *Host) serveMatched(c *call, rec *recorder, w http.ResponseWriter, r *http.Request, s *generation, rt *route, path, id string) string {
 	if s.middleware != nil && s.matcher.Match(path) {
 		if inlineMiddleware(rt, r) {
 			// The route's module runs the middleware and the handler in one
 			// call; it comes back only for a rewrite.
 			c.withMiddleware = true
-			pattern = h.serveRoute(c, rec, w, r, s, rt, id)
+			pattern := h.serveRoute(c, rec, w, r, s, rt, id)
 			if c.headSent || !c.nextSet || !h.applyNext(rec, r, &c.next, id) {
-				return
+				return pattern
 			}
 		} else if !h.runMiddleware(rec, r, s.middleware, id) {
-			return // the middleware answered
+			return "" // the middleware answered
 		}
 		// A rewrite changes the route. After the inline call, the call is
 		// spent and the request routes again on a fresh one.
@@ -85,7 +97,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rt = s.match(c, rewritten)
 		}
 	}
-	pattern = h.serveRoute(c, rec, w, r, s, rt, id)
+	return h.serveRoute(c, rec, w, r, s, rt, id)
 }
 
 // serveRoute serves the request from rt's module (matched by s.match into
@@ -134,6 +146,9 @@ type recorder struct {
 	size      int64
 	aborted   bool // the response was cut off
 	closeConn bool // the connection must not carry another request
+	// tags are the cache tags the guest put on the response
+	// (guest.CacheTag), which the host keeps from the client.
+	tags []string
 }
 
 func (r *recorder) WriteHeader(status int) {

@@ -407,12 +407,22 @@ func (r *Route) setConfig(name string, expr ast.Expr, fset *token.FileSet) error
 	bad := func(want string) error {
 		return fmt.Errorf("%s: %s must be %s", fset.Position(expr.Pos()), name, want)
 	}
-	switch name {
-	case "Dynamic":
+	switch {
+	case name == "Dynamic":
 		if v.Kind() != constant.String {
 			return bad("a string constant")
 		}
-		r.Config.Dynamic = constant.StringVal(v)
+		switch d := constant.StringVal(v); d {
+		case bundle.DynamicAuto, bundle.DynamicForceDynamic, bundle.DynamicForceStatic, bundle.DynamicError:
+			r.Config.Dynamic = d
+		default:
+			return bad(`"auto", "force-dynamic", "force-static" or "error"`)
+		}
+	case name == "Revalidate" && v.Kind() == constant.Bool:
+		if constant.BoolVal(v) {
+			return bad("false or a number of seconds")
+		}
+		r.Config.Revalidate = bundle.RevalidateNever
 	default:
 		n, ok := constant.Int64Val(constant.ToInt(v))
 		if v.Kind() != constant.Int || !ok || n < 0 {
@@ -436,6 +446,14 @@ func evalConst(e ast.Expr) constant.Value {
 	switch e := e.(type) {
 	case *ast.BasicLit:
 		return constant.MakeFromLiteral(e.Value, e.Kind, 0)
+	case *ast.Ident:
+		switch e.Name {
+		case "false":
+			return constant.MakeBool(false)
+		case "true":
+			return constant.MakeBool(true)
+		}
+		return constant.MakeUnknown()
 	case *ast.ParenExpr:
 		return evalConst(e.X)
 	case *ast.UnaryExpr:

@@ -117,6 +117,10 @@ var POST = GET
 	if r.Config != want {
 		t.Errorf("config = %+v, want %+v", r.Config, want)
 	}
+	dir = writeTree(t, map[string]string{"app/x/route.go": getHandler + "const Revalidate = false\nconst Dynamic = \"force-static\"\n"})
+	if routes, err := Discover(dir); err != nil || routes[0].Config.Revalidate != bundle.RevalidateNever || routes[0].Config.Dynamic != bundle.DynamicForceStatic {
+		t.Errorf("Revalidate = false: %+v, %v", routes, err)
+	}
 	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "unknown route segment config Runtime") {
 		t.Errorf("warnings = %q", r.Warnings)
 	}
@@ -146,6 +150,10 @@ func TestDiscoverErrors(t *testing.T) {
 			[]string{"GET is a constant"}},
 		{"bad config", map[string]string{"app/x/route.go": getHandler + "const MaxDuration = \"ten\"\n"},
 			[]string{"MaxDuration must be a non-negative integer"}},
+		{"Revalidate = true", map[string]string{"app/x/route.go": getHandler + "const Revalidate = true\n"},
+			[]string{"Revalidate must be false or a number of seconds"}},
+		{"an unknown Dynamic", map[string]string{"app/x/route.go": getHandler + "const Dynamic = \"static\"\n"},
+			[]string{`Dynamic must be "auto", "force-dynamic", "force-static" or "error"`}},
 		{"package main", map[string]string{"app/x/route.go": strings.Replace(getHandler, "package route", "package main", 1)},
 			[]string{"cannot be package main"}},
 		{"syntax error", map[string]string{"app/x/route.go": "package route\n\nfunc GET( {\n"},
