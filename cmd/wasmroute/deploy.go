@@ -241,6 +241,47 @@ func newRollbackCmd() *cobra.Command {
 	return cmd
 }
 
+func newRevalidateCmd() *cobra.Command {
+	var to, app, token string
+	var tags, paths []string
+	var expire bool
+	cmd := &cobra.Command{
+		Use:   "revalidate --to URL --app NAME [--tag TAG]... [--path PATH]... [--expire]",
+		Short: "Mark an app's cached responses stale on an edge host, by tag or path",
+		Long: `Revalidate does from outside what a handler's guest.RevalidateTag and
+guest.RevalidatePath do: the next request for each response tagged TAG, or
+to PATH, gets the stale copy while the host regenerates it. With --expire
+the next request waits for a new one instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAdminClient(to, token)
+			if err != nil {
+				return err
+			}
+			if len(tags)+len(paths) == 0 {
+				return errors.New("name a --tag or a --path")
+			}
+			body, _ := json.Marshal(map[string]any{"tags": tags, "paths": paths, "expire": expire})
+			if _, err := c.do("POST", "/v1/apps/"+app+"/revalidate", bytes.NewReader(body), nil); err != nil {
+				return err
+			}
+			what := "Revalidated"
+			if expire {
+				what = "Expired"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: tags %v, paths %v\n", what, app, tags, paths)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the edge host's admin API (http://HOST:PORT)")
+	cmd.Flags().StringVar(&app, "app", "", "the app's name on the host")
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "a cache tag (repeatable)")
+	cmd.Flags().StringArrayVar(&paths, "path", nil, "a path, such as /api/posts (repeatable)")
+	cmd.Flags().BoolVar(&expire, "expire", false, "expire at once rather than serve stale while regenerating")
+	cmd.Flags().StringVar(&token, "token", "", "admin token (default $WASMROUTE_TOKEN)")
+	return cmd
+}
+
 func newVersionsCmd() *cobra.Command {
 	var to, app, token string
 	cmd := &cobra.Command{

@@ -25,6 +25,9 @@ A build error is printed and the last good build keeps serving.`,
 				return err
 			}
 			defer opts.KV.Close()
+			if opts.Cache != nil {
+				defer opts.Cache.Close()
+			}
 			loop, err := dev.New(appDir(args), cmd.OutOrStdout(), opts)
 			if err != nil {
 				return err

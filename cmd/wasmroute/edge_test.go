@@ -75,6 +75,12 @@ func TestServe(t *testing.T) {
 	if got := get(); got != `200 {"message":"Hello from wasmroute"}` {
 		t.Fatalf("after the rollback: %s", got)
 	}
+	if out, err := run(t, ctx, append([]string{"revalidate", "--tag", "posts", "--path", "/api/hello"}, client...)...); err != nil || !strings.Contains(out, "Revalidated edgeapp: tags [posts], paths [/api/hello]") {
+		t.Fatalf("revalidate: %v\n%s", err, out)
+	}
+	if out, err := run(t, ctx, append([]string{"revalidate", "--path", "api/hello"}, client...)...); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("revalidate a path without /: %v\n%s", err, out)
+	}
 	t.Run("registry", func(t *testing.T) { testRegistry(t, ctx, app, client, get) })
 	cancel()
 	if err := <-done; err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/cache"
 	"github.com/wasmroute/wasmroute/host/kv"
 	"github.com/wasmroute/wasmroute/internal/appconfig"
 	"github.com/wasmroute/wasmroute/internal/devlog"
@@ -62,6 +63,9 @@ type serveFlags struct {
 	maxConnections    int
 	// TLS certificate and key files (serve).
 	tlsCert, tlsKey string
+	// The response cache: "memory", "off" (dev's default), or a Redis URL;
+	// its size, and the largest response it keeps.
+	cache, cacheSize, cacheEntryLimit string
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
@@ -79,6 +83,13 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.readHeaderTimeout, "read-header-timeout", httpserver.DefaultReadHeaderTimeout, "how long a client may take to send a request head")
 	cmd.Flags().DurationVar(&f.idleTimeout, "idle-timeout", httpserver.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	cmd.Flags().IntVar(&f.maxConnections, "max-connections", httpserver.DefaultMaxConnections, "connections open at once; more wait to be accepted")
+	cacheDefault := "memory"
+	if f.human {
+		cacheDefault = "off" // dev: always fresh, as next dev is
+	}
+	cmd.Flags().StringVar(&f.cache, "cache", cacheDefault, `the response cache (Revalidate, s-maxage): "memory", "off", or redis://HOST:PORT/DB to share it between hosts`)
+	cmd.Flags().StringVar(&f.cacheSize, "cache-size", "256MB", "most bytes the in-memory response cache holds; the least recently used go first")
+	cmd.Flags().StringVar(&f.cacheEntryLimit, "cache-entry-limit", "8MB", "largest response body the cache keeps; larger ones are served, not kept")
 	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=value lines with the app's secrets (default: DIR/.env if it exists); the environment wins over it")
 }
 
@@ -97,7 +108,7 @@ func oversubscribeProcs() {
 
 // prepare does what start and dev share before serving the app in dir: the
 // logger, the scheduler setting, and the host options. The caller closes
-// opts.KV after the host.
+// opts.KV, and opts.Cache if set, after the host.
 func (f *serveFlags) prepare(cmd *cobra.Command, dir string) (*slog.Logger, host.Options, error) {
 	log, err := f.logger(cmd)
 	if err != nil {
@@ -136,8 +147,33 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 			return host.Options{}, err
 		}
 	}
+	responses, entryLimit, err := f.responseCache()
+	if err != nil {
+		store.Close()
+		return host.Options{}, err
+	}
 	return host.Options{Logger: log, CacheDir: f.cacheDir, MaxInstances: f.maxInstances, LookupSecret: lookup, KV: store,
-		Env: f.env, GuestConcurrency: f.concurrency, MemoryBudget: uint64(budget)}, nil
+		Env: f.env, GuestConcurrency: f.concurrency, MemoryBudget: uint64(budget), Cache: responses, MaxCacheEntryBytes: entryLimit}, nil
+}
+
+// responseCache opens the response cache --cache names (nil for "off"),
+// and returns it with the entry limit.
+func (f *serveFlags) responseCache() (cache.Store, int64, error) {
+	limit, err := appconfig.ParseSize(f.cacheEntryLimit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--cache-entry-limit: %w", err)
+	}
+	switch f.cache {
+	case "off", "":
+		return nil, limit, nil
+	case "memory":
+		size, err := appconfig.ParseSize(f.cacheSize)
+		if err != nil {
+			return nil, 0, fmt.Errorf("--cache-size: %w", err)
+		}
+		return cache.NewMemory(size), limit, nil
+	}
+	return nil, 0, fmt.Errorf("--cache %q: want memory, off, or redis://HOST:PORT/DB", f.cache)
 }
 
 // secretLookup finds secrets in the environment, then in the env file:
@@ -203,7 +239,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd(), newServeCmd(), newDeployCmd(), newRollbackCmd(), newVersionsCmd(), newPushCmd(), newPullCmd())
+	root.AddCommand(newInitCmd(), newBuildCmd(), newStartCmd(), newDevCmd(), newRoutesCmd(), newTidyCmd(), newTestCmd(), newServeCmd(), newDeployCmd(), newRollbackCmd(), newVersionsCmd(), newPushCmd(), newPullCmd(), newRevalidateCmd())
 	root.Version = scaffold.Version()
 	root.SetVersionTemplate(versionText())
 	return root

@@ -56,7 +56,15 @@ SIGTERM the host stops accepting and lets requests in flight finish.`,
 				return err
 			}
 			oversubscribeProcs()
-			srv, err := edge.Open(f.dataDir, edge.Options{Logger: log, Engine: host.EngineOptions{CacheDir: f.cacheDir, GuestConcurrency: f.concurrency},
+			responses, entryLimit, err := f.responseCache()
+			if err != nil {
+				return err
+			}
+			if responses != nil {
+				defer responses.Close()
+			}
+			srv, err := edge.Open(f.dataDir, edge.Options{Logger: log, Engine: host.EngineOptions{CacheDir: f.cacheDir, GuestConcurrency: f.concurrency,
+				Cache: responses, MaxCacheEntryBytes: entryLimit},
 				App: func(name string) host.Options {
 					return host.Options{Logger: log, MaxInstances: f.maxInstances, LookupSecret: os.LookupEnv}
 				},

@@ -29,6 +29,9 @@ func newStartCmd() *cobra.Command {
 				return err
 			}
 			defer opts.KV.Close()
+			if opts.Cache != nil {
+				defer opts.Cache.Close()
+			}
 			h, err := host.New(filepath.Join(appDir(args), bundle.DirName), opts)
 			if err != nil {
 				return err

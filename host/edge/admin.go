@@ -37,6 +37,7 @@ const (
 //	POST   /v1/apps/{name}/deploy             {"manifest": {...}, "domains": [...]} -> {"version": ..., "steps": [...]}
 //	                                          or {"ref": "registry/repo:tag", ...} -> {..., "ref": pinned}
 //	POST   /v1/apps/{name}/rollback           {"version": optional} -> {"version": ...}
+//	POST   /v1/apps/{name}/revalidate         {"tags": [...], "paths": [...], "expire": false}: mark cached responses stale
 //	GET    /v1/apps                           the apps the token may see, their versions, domains and routes
 //	DELETE /v1/apps/{name}
 //	POST   /v1/tokens                         admin only: {"name": ..., "apps": [...]} -> {"token": ...}
@@ -84,6 +85,7 @@ func NewAdmin(s *Server, adminToken string) *Admin {
 	a.mux.HandleFunc("PUT /v1/modules/{sha}", a.auth("", a.putModule))
 	a.mux.HandleFunc("POST /v1/apps/{name}/deploy", a.auth("name", a.deploy))
 	a.mux.HandleFunc("POST /v1/apps/{name}/rollback", a.auth("name", a.rollback))
+	a.mux.HandleFunc("POST /v1/apps/{name}/revalidate", a.auth("name", a.revalidate))
 	a.mux.HandleFunc("GET /v1/apps", a.auth("", a.listApps))
 	a.mux.HandleFunc("DELETE /v1/apps/{name}", a.auth("name", a.delete))
 	a.mux.HandleFunc("POST /v1/tokens", a.auth("admin", a.makeToken))
@@ -297,6 +299,23 @@ func (a *Admin) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"version": version})
+}
+
+func (a *Admin) revalidate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Tags   []string `json:"tags"`
+		Paths  []string `json:"paths"`
+		Expire bool     `json:"expire"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes)).Decode(&req); err != nil {
+		a.fail(w, errors.Join(ErrBadRequest, err))
+		return
+	}
+	if err := a.s.Revalidate(r.Context(), r.PathValue("name"), req.Tags, req.Paths, req.Expire); err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *Admin) delete(w http.ResponseWriter, r *http.Request) {

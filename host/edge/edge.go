@@ -591,6 +591,27 @@ func (s *Server) Delete(ctx context.Context, name string) error {
 	return os.RemoveAll(s.appDir(name))
 }
 
+// Revalidate marks the app's cached responses with any of tags, or to any
+// of paths, stale, or with expire expired: what a guest's RevalidateTag,
+// RevalidatePath and ExpireTag do, from outside.
+func (s *Server) Revalidate(ctx context.Context, name string, tags, paths []string, expire bool) error {
+	a := s.get(name)
+	if a == nil {
+		return fmt.Errorf("%w: no app %q", ErrBadRequest, name)
+	}
+	if len(tags)+len(paths) == 0 {
+		return fmt.Errorf("%w: name tags or paths to revalidate", ErrBadRequest)
+	}
+	err := a.h.Revalidate(ctx, tags, paths, expire)
+	if errors.Is(err, host.ErrBadTag) {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err == nil {
+		s.log.Info("revalidated", slog.String("app", name), slog.Any("tags", tags), slog.Any("paths", paths), slog.Bool("expire", expire))
+	}
+	return err
+}
+
 // AppInfo describes a deployed app.
 type AppInfo struct {
 	Name     string   `json:"name"`

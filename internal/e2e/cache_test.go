@@ -193,3 +193,40 @@ func TestResponseCache(t *testing.T) {
 		}
 	})
 }
+
+// TestExamplePosts walks examples/api's cached posts: GET /api/posts is
+// cached for 10 seconds with the tag "posts"; POST /api/posts stores a post
+// and revalidates the tag, so the next GET gets the old list at once and
+// a later one the new list.
+func TestExamplePosts(t *testing.T) {
+	s := serve(t, exampleDir, host.Options{Cache: cache.NewMemory(0)})
+	for _, tt := range []struct {
+		method, path, body string
+		status             int
+		cache, want        string
+	}{
+		{"GET", "/api/posts", "", 200, "MISS", `{"data":[]}`},
+		{"GET", "/api/posts", "", 200, "HIT", `{"data":[]}`},
+		{"POST", "/api/posts", `{"title":"","body":"x"}`, 400, "", `{"error":"title (1 to 200 characters) and body (1 to 10000) are required"}`},
+		{"POST", "/api/posts", `{"title":`, 400, "", `{"error":"invalid JSON body"}`},
+		{"POST", "/api/posts", `{"title":"First","body":"Hello"}`, 201, "", `{"data":{"id":"1","title":"First","body":"Hello","created":`},
+		{"GET", "/api/posts", "", 200, "STALE", `{"data":[]}`},
+	} {
+		resp, body := s.do(t, tt.method, tt.path, tt.body)
+		if resp.StatusCode != tt.status || resp.Header.Get("X-Wasmroute-Cache") != tt.cache || !strings.HasPrefix(body, tt.want) {
+			t.Fatalf("%s %s %s: %d %q %s; want %d %q %s", tt.method, tt.path, tt.body, resp.StatusCode,
+				resp.Header.Get("X-Wasmroute-Cache"), body, tt.status, tt.cache, tt.want)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := s.do(t, "GET", "/api/posts", "")
+		if resp.Header.Get("X-Wasmroute-Cache") == "HIT" && strings.Contains(body, `"title":"First"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the regenerated list never came: %s %s", resp.Header.Get("X-Wasmroute-Cache"), body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the background call
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/cache"
 	"github.com/wasmroute/wasmroute/host/edge"
 )
 
@@ -452,5 +453,48 @@ func TestEdgeConcurrentDeploys(t *testing.T) {
 		if status, _ := e.get(t, fmt.Sprintf("d%d.test", i), "/api/ok"); status != want {
 			t.Errorf("d%d.test: %d, want %d", i, status, want)
 		}
+	}
+}
+
+// TestEdgeRevalidate revalidates an app's cached responses through the
+// admin API, by path and by tag, and refuses bad tags.
+func TestEdgeRevalidate(t *testing.T) {
+	e := openEdge(t, t.TempDir(), func(o *edge.Options) { o.Engine.Cache = cache.NewMemory(0) })
+	if status, body := e.deploy(t, "plain", filepath.Join(plainDir, bundle.DirName), nil, "plain.test"); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	state := func() string {
+		req, _ := http.NewRequest("GET", e.public.URL+"/api/cache/timed", nil)
+		req.Host = "plain.test"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Wasmroute-Cache")
+	}
+	for _, tt := range []struct {
+		body   string
+		status int
+		then   string // the cache state of the next GET
+	}{
+		{"", 0, "MISS"},
+		{"", 0, "HIT"},
+		{`{"paths": ["/api/cache/timed"]}`, 204, "STALE"},
+		{`{"tags": ["posts"], "expire": true}`, 204, "MISS"},
+		{`{"tags": [""]}`, 400, "HIT"},
+		{`{}`, 400, "HIT"},
+	} {
+		if tt.body != "" {
+			if status, body := e.call(t, "POST", "/v1/apps/plain/revalidate", adminToken, strings.NewReader(tt.body)); status != tt.status {
+				t.Fatalf("revalidate %s: %d %s", tt.body, status, body)
+			}
+		}
+		if got := state(); got != tt.then {
+			t.Fatalf("after %q: %s, want %s", tt.body, got, tt.then)
+		}
+	}
+	if status, _ := e.call(t, "POST", "/v1/apps/nope/revalidate", adminToken, strings.NewReader(`{"tags":["x"]}`)); status != 400 {
+		t.Errorf("an unknown app: %d", status)
 	}
 }
