@@ -56,6 +56,12 @@ var Routes = []Route{
 		"badHead (write_response_head with the bytes \"\\xff\\xff\"), shortHeadBuffer (read_request_head with a " +
 		"buffer of 1 byte: the head's length, nothing copied), then after a good head secondHead " +
 		"(write_response_head again) and respondAfterHead (respond)."},
+	{"/tck/cache", []string{"GET", "POST"}, "GET answers 200 with a body no earlier answer had (a counter), and " +
+		"the headers Cache-Control: s-maxage=60 and X-Wasmroute-Cache-Tag: tck (abi.CacheTagHeader). POST calls, " +
+		"in order, revalidate_tag(\"tck\"), revalidate_path(\"/tck/cache\"), expire_tag(\"tck\"), " +
+		"revalidate_tag(\"\"), revalidate_tag of 257 bytes and revalidate_path(\"tck\"), and answers their " +
+		"results as a JSON object: tag, path, expire, empty, long, relative (an SDK maps its errors back to " +
+		"the codes)."},
 }
 
 // Options say what the guest under test can do.
@@ -63,6 +69,9 @@ type Options struct {
 	// RawABI is set for a guest that implements /tck/errors by calling the
 	// host functions directly. Guests built on an SDK cannot misuse them.
 	RawABI bool
+	// Cache is set when the host keeps a response cache: the kit then
+	// checks tagged responses, hits, and the revalidation functions.
+	Cache bool
 	// Client sends the requests; nil means a client with a 30 s timeout.
 	Client *http.Client
 }
@@ -219,6 +228,35 @@ func Run(t *testing.T, baseURL string, opts Options) {
 			t.Errorf("HEAD served by GET: %d %q", resp.StatusCode, body)
 		}
 	})
+
+	if opts.Cache {
+		t.Run("cache tags and revalidation", func(t *testing.T) {
+			first, body1 := do(t, "GET", "/tck/cache", nil)
+			again, body2 := do(t, "GET", "/tck/cache", nil)
+			if first.Header.Get("X-Wasmroute-Cache") != "MISS" || again.Header.Get("X-Wasmroute-Cache") != "HIT" || body1 != body2 {
+				t.Fatalf("GET twice: %s %q, then %s %q; want a MISS, then a HIT with the same body",
+					first.Header.Get("X-Wasmroute-Cache"), body1, again.Header.Get("X-Wasmroute-Cache"), body2)
+			}
+			if first.Header.Get(abi.CacheTagHeader) != "" || again.Header.Get(abi.CacheTagHeader) != "" {
+				t.Errorf("the cache tags reached the client")
+			}
+			resp, body := do(t, "POST", "/tck/cache", nil)
+			var got map[string]int32
+			if err := json.Unmarshal([]byte(body), &got); resp.StatusCode != 200 || err != nil {
+				t.Fatalf("%d %q %v", resp.StatusCode, body, err)
+			}
+			want := map[string]int32{"tag": 0, "path": 0, "expire": 0, "empty": abi.ErrTagInvalid, "long": abi.ErrTagInvalid, "relative": abi.ErrTagInvalid}
+			for name, code := range want {
+				if c, ok := got[name]; !ok || c != code {
+					t.Errorf("%s returned %d (%v), want %d", name, c, ok, code)
+				}
+			}
+			after, body3 := do(t, "GET", "/tck/cache", nil)
+			if after.Header.Get("X-Wasmroute-Cache") != "MISS" || body3 == body1 {
+				t.Errorf("GET after expire_tag: %s %q, want a MISS with a new body", after.Header.Get("X-Wasmroute-Cache"), body3)
+			}
+		})
+	}
 
 	if !opts.RawABI {
 		return

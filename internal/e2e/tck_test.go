@@ -10,14 +10,15 @@ import (
 	"github.com/wasmroute/wasmroute/abi/tck"
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
+	"github.com/wasmroute/wasmroute/host/cache"
 )
 
 // TestConformanceOfTheSDK runs the ABI conformance kit against wasmroute's
 // host serving the conformance routes written with the Go SDK
 // (testdata/tck): the SDK speaks the ABI.
 func TestConformanceOfTheSDK(t *testing.T) {
-	s := serve(t, tckDir, host.Options{})
-	tck.Run(t, s.URL, tck.Options{})
+	s := serve(t, tckDir, host.Options{Cache: cache.NewMemory(0)})
+	tck.Run(t, s.URL, tck.Options{Cache: true})
 }
 
 // TestConformanceOfTheHost runs the kit against wasmroute's host serving
@@ -48,6 +49,6 @@ func TestConformanceOfTheHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Built without wasmroute build, it has no loop countdown.
-	s := serveBundle(t, dir, host.Options{CloseOnContextDone: true})
-	tck.Run(t, s.URL, tck.Options{RawABI: true})
+	s := serveBundle(t, dir, host.Options{CloseOnContextDone: true, Cache: cache.NewMemory(0)})
+	tck.Run(t, s.URL, tck.Options{RawABI: true, Cache: true})
 }

@@ -30,6 +30,15 @@ func respond(head unsafe.Pointer, headLen uint32, body unsafe.Pointer, bodyLen u
 //go:wasmimport wasmroute flush
 func flush() int32
 
+//go:wasmimport wasmroute revalidate_tag
+func revalidateTag(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport wasmroute revalidate_path
+func revalidatePath(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport wasmroute expire_tag
+func expireTag(ptr unsafe.Pointer, n uint32) int32
+
 //go:wasmexport wasmroute_abi_v3
 func abiVersion() {}
 
@@ -63,6 +72,8 @@ func handle(route, headLen, flags uint32) uint32 {
 		return stream(&h)
 	case 4:
 		return errorsRoute(headLen)
+	case 5:
+		return cacheRoute(&h)
 	}
 	return send(500, nil, "no such route")
 }
@@ -178,6 +189,33 @@ func errorsRoute(headLen uint32) uint32 {
 		return abi.HandleAborted
 	}
 	return abi.HandleOK
+}
+
+// generated counts the answers of /tck/cache, so each differs.
+var generated int
+
+func cacheRoute(h *abi.RequestHead) uint32 {
+	if h.Method == "GET" {
+		generated++
+		return send(200, []string{"Cache-Control", "s-maxage=60", abi.CacheTagHeader, "tck"}, "generated "+strconv.Itoa(generated))
+	}
+	call := func(fn func(unsafe.Pointer, uint32) int32, s string) int32 {
+		b := []byte(s)
+		if len(b) == 0 {
+			return fn(nil, 0)
+		}
+		return fn(ptr(b), uint32(len(b)))
+	}
+	got := map[string]int32{
+		"tag":      call(revalidateTag, "tck"),
+		"path":     call(revalidatePath, "/tck/cache"),
+		"expire":   call(expireTag, "tck"),
+		"empty":    call(revalidateTag, ""),
+		"long":     call(revalidateTag, strings.Repeat("x", abi.MaxCacheTag+1)),
+		"relative": call(revalidatePath, "tck"),
+	}
+	b, _ := json.Marshal(got)
+	return send(200, []string{"Content-Type", "application/json"}, string(b))
 }
 
 // main is not called: the module is a reactor.
