@@ -267,9 +267,32 @@ func (h *Host) regenerate(r *http.Request, s *generation, rt *route, key string)
 	}()
 }
 
-// cacheError logs a store that failed; the request goes on as a miss.
+// cacheErrorEvery is how often a failing cache store is logged: a store
+// that is down fails every request, and one line says so.
+const cacheErrorEvery = 10 * time.Second
+
+// cacheErrors counts the cache failures not logged since the last line.
+type cacheErrors struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// cacheError logs a store that failed, at most once every
+// cacheErrorEvery; the request goes on as a miss.
 func (h *Host) cacheError(msg string, err error) {
-	h.log.Warn(msg, slog.String("error", err.Error()))
+	ce := &h.cacheErrs
+	ce.mu.Lock()
+	now := time.Now()
+	if now.Sub(ce.last) < cacheErrorEvery {
+		ce.suppressed++
+		ce.mu.Unlock()
+		return
+	}
+	n := ce.suppressed
+	ce.last, ce.suppressed = now, 0
+	ce.mu.Unlock()
+	h.log.Warn(msg+"; serving without the cache", slog.String("error", err.Error()), slog.Int("not_logged_since", n))
 }
 
 // capture passes a response on to the client while it keeps a copy of

@@ -56,8 +56,9 @@ type Host struct {
 
 	// cache is the engine's response cache (nil: none); flights are the
 	// calls generating its entries for this app.
-	cache   cache.Store
-	flights flights
+	cache     cache.Store
+	flights   flights
+	cacheErrs cacheErrors
 }
 
 // New loads the bundle in dir (an app's .wasmroute directory) and returns a

@@ -85,7 +85,9 @@ func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
 	value, found := c.kvStash, true
 	if c.kvStashKey != key || value == nil {
 		var err error
+		held := c.pause() // the store may be across the network
 		value, found, err = c.h.kv.Get(c, key)
+		c.resume(held)
 		if err != nil {
 			result(stack, c.kvFailed("get", err))
 			return
@@ -152,7 +154,8 @@ func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 // kvWrite runs a store write without the call's CPU slot (a durable store
-// may sync to disk) and returns the code for the guest.
+// may sync to disk, a remote one answer slowly) and returns the code for
+// the guest. Reads give the slot back too.
 func (c *call) kvWrite(op string, write func() error) int32 {
 	held := c.pause()
 	err := write()
@@ -168,7 +171,9 @@ func kvExists(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
+	held := c.pause()
 	_, ok, err := c.h.kv.Get(c, key)
+	c.resume(held)
 	switch {
 	case err != nil:
 		result(stack, c.kvFailed("exists", err))
@@ -195,7 +200,9 @@ func kvKeys(ctx context.Context, mod api.Module, stack []uint64) {
 			}
 		}
 	}
+	held := c.pause()
 	keys, err := c.h.kv.Keys(c, prefix, after, abi.MaxKVKeys)
+	c.resume(held)
 	if err != nil {
 		result(stack, c.kvFailed("keys", err))
 		return

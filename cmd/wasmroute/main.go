@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,12 +29,14 @@ import (
 	"github.com/wasmroute/wasmroute/internal/appconfig"
 	"github.com/wasmroute/wasmroute/internal/devlog"
 	"github.com/wasmroute/wasmroute/internal/httpserver"
+	"github.com/wasmroute/wasmroute/internal/redisconn"
 	"github.com/wasmroute/wasmroute/internal/scaffold"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	redisconn.Quiet() // the host logs the Redis failures it sees
 	if err := newRootCmd().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "wasmroute:", err)
 		os.Exit(1)
@@ -53,6 +56,7 @@ type serveFlags struct {
 	concurrency  int
 	envFile      string
 	dataDir      string
+	kvURL        string // a Redis URL: the KV store lives there
 	kvMemory     bool
 	kvQuota      string
 	memoryBudget string
@@ -77,6 +81,7 @@ func (f *serveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.concurrency, "guest-concurrency", 0, "guest calls computing at once; waiting ones do not count (default: the number of CPUs; -1: no limit)")
 	cmd.Flags().StringVar(&f.dataDir, "data", "", "directory for the app's key-value store (default DIR/.wasmroute-data)")
 	cmd.Flags().BoolVar(&f.kvMemory, "kv-memory", false, "keep the key-value store in memory instead, lost on exit")
+	cmd.Flags().StringVar(&f.kvURL, "kv", "", "keep the key-value store in Redis instead (redis://HOST:PORT/DB), shared by every host pointed at it; each app under its own key prefix")
 	cmd.Flags().StringVar(&f.memoryBudget, "memory-budget", "", "most linear memory all instances hold together, such as 4GB (default: half the machine's memory)")
 	cmd.Flags().StringVar(&f.kvQuota, "kv-quota", "64MB", "most bytes of keys and values the app's key-value store holds")
 	cmd.Flags().StringToStringVar(&f.env, "env", nil, "override a variable the app declares in [env] (KEY=VALUE; repeatable)")
@@ -138,7 +143,12 @@ func (f *serveFlags) hostOptions(log *slog.Logger, dir string) (host.Options, er
 		}
 	}
 	var store kv.Store = kv.NewMemory(quota)
-	if !f.kvMemory {
+	if f.kvURL != "" {
+		abs, _ := filepath.Abs(dir)
+		if store, err = kv.OpenRedisStore(f.kvURL, filepath.Base(abs), quota); err != nil {
+			return host.Options{}, fmt.Errorf("--kv: %w", err)
+		}
+	} else if !f.kvMemory {
 		data := f.dataDir
 		if data == "" {
 			data = filepath.Join(dir, ".wasmroute-data")
@@ -166,12 +176,21 @@ func (f *serveFlags) responseCache() (cache.Store, int64, error) {
 	switch f.cache {
 	case "off", "":
 		return nil, limit, nil
-	case "memory":
-		size, err := appconfig.ParseSize(f.cacheSize)
-		if err != nil {
-			return nil, 0, fmt.Errorf("--cache-size: %w", err)
-		}
+	}
+	size, err := appconfig.ParseSize(f.cacheSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--cache-size: %w", err)
+	}
+	if f.cache == "memory" {
 		return cache.NewMemory(size), limit, nil
+	}
+	if strings.HasPrefix(f.cache, "redis://") || strings.HasPrefix(f.cache, "rediss://") {
+		// --cache-size is then each host's local layer.
+		store, err := cache.OpenRedis(f.cache, size)
+		if err != nil {
+			return nil, 0, fmt.Errorf("--cache: %w", err)
+		}
+		return store, limit, nil
 	}
 	return nil, 0, fmt.Errorf("--cache %q: want memory, off, or redis://HOST:PORT/DB", f.cache)
 }

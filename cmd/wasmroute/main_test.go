@@ -102,7 +102,7 @@ func TestBuildAndRoutesPrintTheTable(t *testing.T) {
 		"/api/users/[id]        GET, PUT, PATCH, DELETE", "app/api/users/[id]/route.go",
 		"/api/health", "app/(internal)/api/health/route.go",
 		"Network: /api/weather may connect to ${WEATHER_URL}",
-		"Built 16 routes",
+		"Built 17 routes",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q:\n%s", want, out)

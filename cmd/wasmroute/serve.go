@@ -15,6 +15,7 @@ import (
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/host/edge"
 	"github.com/wasmroute/wasmroute/host/kv"
+	"github.com/wasmroute/wasmroute/internal/appconfig"
 	"github.com/wasmroute/wasmroute/internal/httpserver"
 )
 
@@ -28,10 +29,13 @@ func newServeCmd() *cobra.Command {
 		Short: "Serve many apps on one edge host, deployed through an admin API",
 		Long: `Serve runs an edge host: the apps deployed to its data directory (--data),
 routed by the Host header, on --addr, and the admin API (deploy, rollback,
-list, delete) on --admin. 'deploy --from' makes the host pull from an OCI
-registry, with credentials from the docker config of the user it runs as. The admin token comes from WASMROUTE_ADMIN_TOKEN or
---admin-token-file. Each app keeps its KV store in DATA/apps/NAME/kv.db. On
-SIGTERM the host stops accepting and lets requests in flight finish.`,
+revalidate, list, delete) on --admin. The admin token comes from
+WASMROUTE_ADMIN_TOKEN or --admin-token-file. 'deploy --from' makes the host
+pull from an OCI registry, with credentials from the docker config of the
+user it runs as. Each app keeps its KV store in DATA/apps/NAME/kv.db, or in
+Redis with --kv redis://HOST:PORT/DB; --cache redis://... shares the
+response cache between hosts too. On SIGTERM the host stops accepting and
+lets requests in flight finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token := os.Getenv("WASMROUTE_ADMIN_TOKEN")
@@ -56,6 +60,19 @@ SIGTERM the host stops accepting and lets requests in flight finish.`,
 				return err
 			}
 			oversubscribeProcs()
+			quota := int64(kv.DefaultQuota)
+			if f.kvQuota != "" {
+				if quota, err = appconfig.ParseSize(f.kvQuota); err != nil {
+					return fmt.Errorf("--kv-quota: %w", err)
+				}
+			}
+			var shared *kv.Redis // every app's KV store, when --kv names a Redis
+			if f.kvURL != "" {
+				if shared, err = kv.OpenRedis(f.kvURL); err != nil {
+					return fmt.Errorf("--kv: %w", err)
+				}
+				defer shared.Close()
+			}
 			responses, entryLimit, err := f.responseCache()
 			if err != nil {
 				return err
@@ -69,7 +86,10 @@ SIGTERM the host stops accepting and lets requests in flight finish.`,
 					return host.Options{Logger: log, MaxInstances: f.maxInstances, LookupSecret: os.LookupEnv}
 				},
 				KV: func(name string) (kv.Store, error) {
-					return kv.OpenBolt(filepath.Join(f.dataDir, "apps", name, "kv.db"), kv.DefaultQuota)
+					if shared != nil {
+						return shared.Store(name, quota), nil
+					}
+					return kv.OpenBolt(filepath.Join(f.dataDir, "apps", name, "kv.db"), quota)
 				},
 				Registry: oci.Options{PlainHTTP: registryPlainHTTP}, KeepVersions: keep})
 			if err != nil {

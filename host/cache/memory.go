@@ -73,6 +73,22 @@ func (m *Memory) removeLocked(key string) {
 	}
 }
 
+// Delete removes the entry under key, if any.
+func (m *Memory) Delete(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeLocked(key)
+}
+
+// Clear removes every entry, and keeps the tag times.
+func (m *Memory) Clear() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lru.Init()
+	clear(m.entries)
+	m.size = 0
+}
+
 // Len returns the number of entries and their bytes.
 func (m *Memory) Len() (entries int, bytes int64) {
 	m.mu.Lock()

@@ -190,6 +190,9 @@ func TestQuota(t *testing.T) {
 				{"full again", func() error { return s.Set(ctx, "c", v(59), 0) }, ErrQuotaExceeded},
 				{"expired pairs make room", func() error { c.t = c.t.Add(time.Hour); return s.Set(ctx, "c", v(59), 0) }, nil},
 			}
+			if name == "redis" {
+				steps = steps[:len(steps)-1] // Redis keeps its own time: TestRedisTTL
+			}
 			for _, st := range steps {
 				if err := st.do(); !errors.Is(err, st.err) {
 					t.Fatalf("%s: %v, want %v", st.name, err, st.err)
@@ -219,5 +222,39 @@ func TestBoltQuotaSurvivesReopen(t *testing.T) {
 	defer s.Close()
 	if err := s.Set(ctx, "b", make([]byte, 30), 0); !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("after reopen, a write past the quota: %v", err)
+	}
+}
+
+// TestRedisTTL checks, in real time, that a Redis store's TTLs are Redis's:
+// the key expires, leaves listings, and its bytes count no more against
+// the quota.
+func TestRedisTTL(t *testing.T) {
+	ctx := context.Background()
+	s := stores["redis"](t, nil, 100)
+	if err := s.Set(ctx, "temp", make([]byte, 59), 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	r := s.(*redisStore)
+	if ttl, err := r.c.PTTL(ctx, r.data+"temp").Result(); err != nil || ttl <= 0 || ttl > 300*time.Millisecond {
+		t.Fatalf("PTTL %v %v, want a Redis TTL of at most 300ms", ttl, err)
+	}
+	if err := s.Set(ctx, "b", make([]byte, 59), 0); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("past the quota: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok, _ := s.Get(ctx, "temp"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key did not expire")
+		}
+		time.Sleep(50 * time.Millisecond) // Redis's own clock runs
+	}
+	if keys, _ := s.Keys(ctx, "", "", 10); len(keys) != 0 {
+		t.Fatalf("an expired key is listed: %q", keys)
+	}
+	if err := s.Set(ctx, "b", make([]byte, 59), 0); err != nil {
+		t.Fatalf("the expired key's bytes still count: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/wasmroute/wasmroute/bundle"
 	"github.com/wasmroute/wasmroute/host"
 	"github.com/wasmroute/wasmroute/internal/build"
+	"github.com/wasmroute/wasmroute/internal/redisconn"
 )
 
 // Apps built once for the whole test binary.
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	ctx := context.Background()
+	redisconn.Quiet()
 	for _, app := range []struct {
 		dir  string
 		opts build.Options

@@ -142,3 +142,38 @@ func start(t testing.TB, cmd *exec.Cmd, ready string) {
 		t.Fatalf("%s (pid %s) did not say %q within %s", cmd.Path, strconv.Itoa(pid), ready, startTimeout)
 	}
 }
+
+// RedisServer is a redis-server process the test started, on a port of
+// its own.
+type RedisServer struct {
+	// Addr is its host:port; URL its redis:// URL.
+	Addr, URL string
+	t         testing.TB
+	bin, dir  string
+	cmd       *exec.Cmd
+}
+
+// Redis starts redis-server (Debian package redis-server) on a free
+// loopback port, without persistence, and stops it when the test ends.
+func Redis(t testing.TB) *RedisServer {
+	t.Helper()
+	r := &RedisServer{t: t, bin: Need(t, "redis-server", "redis-server"), dir: t.TempDir(), Addr: FreePort(t)}
+	r.URL = "redis://" + r.Addr + "/0"
+	r.Start()
+	return r
+}
+
+// Start starts the server again on the same port, after Stop.
+func (r *RedisServer) Start() {
+	r.t.Helper()
+	_, port, _ := strings.Cut(r.Addr, ":")
+	r.cmd = exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir,
+		"--enable-debug-command", "local") // DEBUG SLEEP plays a slow server
+	start(r.t, r.cmd, "Ready to accept connections")
+}
+
+// Stop kills the server (by its PID), as a crash would, and waits for it.
+func (r *RedisServer) Stop() {
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+}

@@ -1,5 +1,6 @@
 // Package route sets no segment config and no Cache-Control: not cached,
-// as Next.js 15 does not cache GET handlers by default.
+// as Next.js 15 does not cache GET handlers by default. A store that fails
+// is a 500.
 package route
 
 import (
@@ -11,6 +12,10 @@ import (
 
 // GET answers {"n": runs}.
 func GET(w http.ResponseWriter, r *http.Request) {
-	n, _ := kv.Incr("none", 1)
+	n, err := kv.Incr("none", 1)
+	if err != nil {
+		guest.Error(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	guest.JSON(w, http.StatusOK, map[string]int64{"n": n})
 }
