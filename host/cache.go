@@ -324,8 +324,8 @@ func (c *capture) WriteHeader(status int) {
 	if c.keep {
 		var why string
 		c.shared, why = cache.Storable(c.rt.cacheRule, status, c.req, hdr)
-		if why != "" {
-			c.keep = false
+		if _, _, timed := cache.Lifetime(c.rt.cacheRule, c.rt.Config.Revalidate, hdr); why != "" || !timed {
+			c.keep = false // not kept: the body is not copied either
 		} else {
 			c.header = hdr.Clone()
 			for _, name := range []string{cacheHeader, "Age", "Date", "Content-Length", "Connection", "Transfer-Encoding"} {

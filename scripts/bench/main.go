@@ -68,7 +68,7 @@ func main() {
 	duration := flag.Duration("d", 10*time.Second, "load duration per endpoint and server")
 	conns := flag.Int("c", 50, "concurrent connections")
 	app := flag.String("app", "examples/api", "app directory to benchmark")
-	only := flag.String("only", "", `run one part: "load", "guest", "modules", "shape", "timelimits" or "edge" (default: all)`)
+	only := flag.String("only", "", `run one part: "load", "guest", "modules", "shape", "timelimits", "edge" or "cache" (default: all)`)
 	before := flag.String("before", "", "a git revision whose build the shape part measures beside this one")
 	probe := flag.String("probe", filepath.Join("scripts", "bench", "probe"), "the probe app for the guest code speed part")
 	flag.Parse()
@@ -170,7 +170,12 @@ func run(app, probe, before string, duration time.Duration, conns int, only stri
 		}
 	}
 	if only == "" || only == "edge" {
-		return measureEdge(ctx, app, work, wasmrouteBin, cache)
+		if err := measureEdge(ctx, app, work, wasmrouteBin, cache); err != nil {
+			return err
+		}
+	}
+	if only == "" || only == "cache" {
+		return measureCache(app, wrk, work, nativeBin, wasmrouteBin, cache, duration, conns)
 	}
 	return nil
 }
@@ -205,10 +210,10 @@ func measureLoad(app, wrk, work, nativeBin, wasmrouteBin, cache string, duration
 			cmd  *exec.Cmd
 		}{{nativeAddr, native}, {wasmAddr, wasm}} {
 			url := "http://" + srv.addr + ep.path
-			if _, err := runWrk(wrk, url, 2*time.Second, conns, args, srv.cmd); err != nil {
+			if _, err := runWrk(wrk, url, 2*time.Second, conns, args, srv.cmd.Process.Pid); err != nil {
 				return err
 			}
-			results[i], err = runWrk(wrk, url, duration, conns, args, srv.cmd)
+			results[i], err = runWrk(wrk, url, duration, conns, args, srv.cmd.Process.Pid)
 			if err != nil {
 				return err
 			}
@@ -531,17 +536,17 @@ var (
 	pctRe = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
 )
 
-// runWrk loads url for d and reads wrk's report. server is the process
+// runWrk loads url for d and reads wrk's report. pid is the server
 // being loaded, whose CPU time is sampled around the run.
-func runWrk(wrk, url string, d time.Duration, conns int, extra []string, server *exec.Cmd) (wrkResult, error) {
+func runWrk(wrk, url string, d time.Duration, conns int, extra []string, pid int) (wrkResult, error) {
 	args := append([]string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}, extra...)
 	cmd := exec.Command(wrk, append(args, url)...)
-	before, cpuErr := processCPU(server.Process.Pid)
+	before, cpuErr := processCPU(pid)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	after, cpuErr2 := processCPU(server.Process.Pid)
+	after, cpuErr2 := processCPU(pid)
 	s := string(out)
 	if strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
 		return wrkResult{}, fmt.Errorf("wrk saw errors against %s:\n%s", url, s)
