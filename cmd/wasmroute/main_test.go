@@ -8,8 +8,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmroute/wasmroute/bundle"
+	"github.com/wasmroute/wasmroute/internal/testserver"
 )
 
 const exampleApp = "../../examples/api"
@@ -140,6 +144,9 @@ func TestErrorsNameTheProblem(t *testing.T) {
 		{[]string{"start", exampleApp, "--env-file", "/nonexistent/.env"}, "--env-file /nonexistent/.env"},
 		{[]string{"start", exampleApp, "--kv-memory", "--env", "API_TOKEN=x"}, "API_TOKEN is one of the app's secrets"},
 		{[]string{"start", exampleApp, "--log-format", "yaml"}, `--log-format: "yaml" is not human, text or json`},
+		{[]string{"start", exampleApp, "--kv-memory", "--cache", "bogus"}, `--cache "bogus": want memory, off, or redis://`},
+		{[]string{"start", exampleApp, "--kv-memory", "--cache-size", "lots"}, "--cache-size"},
+		{[]string{"start", exampleApp, "--kv", "notaurl"}, `--kv: redis URL "notaurl"`},
 	}
 	for _, tt := range tests {
 		_, err := run(t, context.Background(), tt.args...)
@@ -192,5 +199,49 @@ func TestPrintNetwork(t *testing.T) {
 		if b.String() != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, b.String(), tt.want)
 		}
+	}
+}
+
+// TestStartOnRedis serves the example with its KV store and response cache
+// in a real redis-server: the posts list is a miss, then a hit, a post
+// lands in Redis under the app's prefix, and the cached list is revalidated.
+func TestStartOnRedis(t *testing.T) {
+	srv := testserver.Redis(t)
+	if out, err := run(t, context.Background(), "build", exampleApp); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	urls, done := background(t, ctx, []string{"start", exampleApp, "--addr", "127.0.0.1:0", "--kv", srv.URL, "--cache", srv.URL}, "Listening on ")
+	get := func() string {
+		resp, err := http.Get(urls[0] + "/api/posts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.Header.Get("X-Wasmroute-Cache")
+	}
+	// The cache serves once it has subscribed: until then, misses.
+	deadline := time.Now().Add(10 * time.Second)
+	for get() != "HIT" {
+		if time.Now().After(deadline) {
+			t.Fatal("GET /api/posts never became a hit")
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the subscription
+	}
+	if status, body := fetch(t, "POST", urls[0]+"/api/posts", `{"title":"On Redis","body":"x"}`, nil); status != 201 {
+		t.Fatalf("POST: %d %s", status, body)
+	}
+	if got := get(); got != "STALE" {
+		t.Errorf("after the post: %s, want STALE", got)
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	if keys, err := c.Keys(context.Background(), "wasmroute:{api}:kv:post:*").Result(); err != nil || len(keys) != 1 {
+		t.Errorf("the post in Redis: %v %v", keys, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("start: %v", err)
 	}
 }
