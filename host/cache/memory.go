@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// maxTagTimes caps the tags whose revalidation times a Memory keeps.
-const maxTagTimes = 100_000
+// maxTagTimes caps the tags whose revalidation times a store keeps (a
+// variable for the tests).
+var maxTagTimes = 100_000
 
 // Memory is a Store in process memory, bounded in bytes: storing past the
 // bound evicts the least recently used entries.

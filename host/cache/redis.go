@@ -47,6 +47,7 @@ type Redis struct {
 	// dropped: entries generated before it count as stale.
 	forgot time.Time
 
+	ps     *redis.PubSub
 	cancel context.CancelFunc
 	done   chan struct{}
 	owned  bool // Close closes c
@@ -74,6 +75,7 @@ func NewRedis(c *redis.Client, localBytes int64) *Redis {
 	_, _ = rand.Read(id)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Redis{c: c, local: NewMemory(localBytes), id: hex.EncodeToString(id), tags: map[string]Tags{}, cancel: cancel, done: make(chan struct{})}
+	r.ps = c.Subscribe(ctx, redisChannel)
 	go r.subscribe(ctx)
 	return r
 }
@@ -86,14 +88,15 @@ type message struct {
 	Tags   []string `json:"tags,omitempty"`
 	At     int64    `json:"at,omitempty"`
 	Expire bool     `json:"expire,omitempty"`
+	// Forgot says the tag times were dropped, at this time.
+	Forgot int64 `json:"forgot,omitempty"`
 }
 
 // subscribe follows the other hosts' changes until ctx ends, reconnecting
 // after failures.
 func (r *Redis) subscribe(ctx context.Context) {
 	defer close(r.done)
-	ps := r.c.Subscribe(ctx, redisChannel)
-	defer ps.Close()
+	ps := r.ps
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(ctx, 5*time.Second)
@@ -132,7 +135,7 @@ func (r *Redis) resync(ctx context.Context) error {
 	}
 	tags := map[string]Tags{}
 	var forgot time.Time
-	if n > maxTagTimes {
+	if n > int64(maxTagTimes) {
 		forgot = time.Now() // too many to copy: everything so far counts as stale
 	} else {
 		all, err := r.c.HGetAll(ctx, redisTags).Result()
@@ -140,6 +143,10 @@ func (r *Redis) resync(ctx context.Context) error {
 			return err
 		}
 		for tag, v := range all {
+			if tag == forgotField {
+				forgot = parseTags(v).Stale
+				continue
+			}
 			tags[tag] = parseTags(v)
 		}
 	}
@@ -161,6 +168,9 @@ func (r *Redis) apply(payload string) {
 	if len(m.Tags) > 0 {
 		r.note(m.Tags, m.Expire, time.Unix(0, m.At))
 	}
+	if m.Forgot != 0 {
+		r.forget(time.Unix(0, m.Forgot))
+	}
 }
 
 // note records tag times in the local copy.
@@ -177,7 +187,7 @@ func (r *Redis) note(tags []string, expire bool, at time.Time) {
 		}
 		r.tags[t] = tt
 	}
-	if len(r.tags) > maxTagTimes {
+	if len(r.tags) > maxTagTimes { // the hash in Redis is bounded alike
 		clear(r.tags)
 		r.forgot = at
 	}
@@ -268,17 +278,29 @@ func (r *Redis) Tags(_ context.Context, tags []string) (Tags, error) {
 	return out, nil
 }
 
+// forgotField is the field of the tag hash that holds when the hash
+// outgrew maxTagTimes and was dropped: entries generated before it count as
+// stale.
+const forgotField = "\x00forgot"
+
 // revalidate raises the tag times in the hash, never lowering them. ARGV:
-// the time, "1" to expire too, then the tags.
+// the time, "1" to expire too, the most tags the hash keeps, then the
+// tags. Past that many it drops the hash and records when: it replies 2
+// then, 1 otherwise.
 var revalidate = redis.NewScript(`
-local at, expire = tonumber(ARGV[1]), ARGV[2] == '1'
-for i = 3, #ARGV do
+local at, expire, most = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
+for i = 4, #ARGV do
   local cur = redis.call('HGET', KEYS[1], ARGV[i]) or '0,0'
   local s, e = string.match(cur, '^(%d+),(%d+)$')
   s, e = tonumber(s) or 0, tonumber(e) or 0
   if at > s then s = at end
   if expire and at > e then e = at end
   redis.call('HSET', KEYS[1], ARGV[i], string.format('%d,%d', s, e))
+end
+if redis.call('HLEN', KEYS[1]) > most then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '` + forgotField + `', string.format('%d,0', at))
+  return 2
 end
 return 1
 `)
@@ -291,15 +313,31 @@ func (r *Redis) Revalidate(ctx context.Context, tags []string, expire bool, at t
 		flag = "1"
 	}
 	at = time.UnixMicro(micros(at))
-	args := []any{micros(at), flag}
+	args := []any{micros(at), flag, maxTagTimes}
 	for _, t := range tags {
 		args = append(args, t)
 	}
-	if err := revalidate.Run(ctx, r.c, []string{redisTags}, args...).Err(); err != nil {
+	n, err := revalidate.Run(ctx, r.c, []string{redisTags}, args...).Int64()
+	if err != nil {
 		return err
+	}
+	if n == 2 { // the hash was dropped: so are the copies, everywhere
+		r.forget(at)
+		return r.publish(ctx, message{From: r.id, Forgot: at.UnixNano()})
 	}
 	r.note(tags, expire, at)
 	return r.publish(ctx, message{From: r.id, Tags: tags, At: at.UnixNano(), Expire: expire})
+}
+
+// forget drops the local tag times: entries generated before at count as
+// stale from now on.
+func (r *Redis) forget(at time.Time) {
+	r.mu.Lock()
+	clear(r.tags)
+	if at.After(r.forgot) {
+		r.forgot = at
+	}
+	r.mu.Unlock()
 }
 
 // unlease deletes a lease only if this host still holds it.
@@ -342,6 +380,7 @@ func OpenRedis(url string, localBytes int64) (*Redis, error) {
 // Close implements Store: it stops following the other hosts.
 func (r *Redis) Close() error {
 	r.cancel()
+	r.ps.Close() // ends a Receive that is waiting
 	<-r.done
 	if r.owned {
 		return r.c.Close()

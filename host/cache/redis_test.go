@@ -87,3 +87,39 @@ func TestRedisStores(t *testing.T) {
 	}
 	eventually(t, "b is back too", func() bool { e, _ := b.Get(ctx, "k"); return e != nil && string(e.Body) == "three" })
 }
+
+// TestRedisForgetsTags revalidates more tags than the stores keep: the
+// hash in Redis and every host's copy are dropped, and what was generated
+// before counts as stale, on both hosts and after a resync.
+func TestRedisForgetsTags(t *testing.T) {
+	defer func(n int) { maxTagTimes = n }(maxTagTimes)
+	maxTagTimes = 3
+	ctx := context.Background()
+	srv := testserver.Redis(t)
+	var stores []*Redis
+	for range 2 {
+		opts, _ := redis.ParseURL(srv.URL)
+		c := redis.NewClient(opts)
+		r := NewRedis(c, 0)
+		t.Cleanup(func() { r.Close(); c.Close() })
+		eventually(t, "subscribed", r.Connected)
+		stores = append(stores, r)
+	}
+	a, b := stores[0], stores[1]
+	before := time.Now()
+	for _, tag := range []string{"t1", "t2", "t3", "t4"} {
+		if err := a.Revalidate(ctx, []string{tag}, false, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := a.c.HLen(ctx, redisTags).Result(); n != 1 {
+		t.Errorf("the tag hash holds %d fields, want only the time it was dropped", n)
+	}
+	for name, s := range map[string]*Redis{"a": a, "b": b} {
+		eventually(t, name+" forgets", func() bool { tt, _ := s.Tags(ctx, []string{"other"}); return tt.Stale.After(before) })
+	}
+	b.resync(ctx)
+	if tt, _ := b.Tags(ctx, []string{"other"}); !tt.Stale.After(before) {
+		t.Errorf("after a resync the forgetting was lost: %+v", tt)
+	}
+}
