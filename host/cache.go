@@ -195,11 +195,11 @@ func (h *Host) store(r *http.Request, rt *route, key string, cw *capture, inner 
 	if !ok {
 		return false
 	}
-	tags := make([]string, 0, len(inner.tags)+1)
+	tags := make([]string, 0, len(inner.tags)+2)
 	for _, t := range inner.tags {
 		tags = append(tags, h.tagKey(t))
 	}
-	tags = append(tags, h.tagKey(cache.PathTag(r.URL.Path)))
+	tags = append(tags, h.tagKey(cache.PathTag(r.URL.Path)), h.tagKey(cache.AppTag))
 	e := &cache.Entry{Status: cw.status, Header: cw.header, Body: bytes.Clone(cw.body.Bytes()), Stored: start,
 		Fresh: fresh, Stale: stale, Tags: tags, Vary: cache.VaryOn(r.Header, cw.header), Shared: cw.shared}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cacheWriteTimeout)

@@ -72,6 +72,12 @@ func (h *Host) revalidate(ctx context.Context, tags []string, expire bool) error
 	return h.cache.Revalidate(ctx, keys, expire, time.Now())
 }
 
+// ExpireAll expires every cached response of the app: the next request
+// for each waits for a new one.
+func (h *Host) ExpireAll(ctx context.Context) error {
+	return h.revalidate(ctx, []string{cache.AppTag}, true)
+}
+
 // ErrBadTag is returned by Revalidate for a tag or path it cannot take.
 var ErrBadTag = errors.New("bad cache tag")
 

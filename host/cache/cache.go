@@ -47,6 +47,11 @@ const TagHeader = abi.CacheTagHeader
 // RevalidatePath(path) revalidates.
 func PathTag(path string) string { return "_wr_path:" + path }
 
+// AppTag is the tag every entry of an app gets: expiring it empties the
+// app's cache (an edge host does when it deletes the app).
+const AppTag = "_wr_app"
+
+
 // Entry is a stored response.
 type Entry struct {
 	Status int         `json:"status"`

@@ -584,6 +584,11 @@ func (s *Server) Delete(ctx context.Context, name string) error {
 	if a == nil {
 		return fmt.Errorf("%w: no app %q", ErrBadRequest, name)
 	}
+	// Its cached answers go too: an app deployed again under the name,
+	// with the same version, starts empty.
+	if err := a.h.ExpireAll(ctx); err != nil {
+		s.log.Warn("the deleted app's cache was not emptied", slog.String("app", name), slog.String("error", err.Error()))
+	}
 	a.h.Close(ctx)
 	if st != nil {
 		st.Close()

@@ -497,4 +497,15 @@ func TestEdgeRevalidate(t *testing.T) {
 	if status, _ := e.call(t, "POST", "/v1/apps/nope/revalidate", adminToken, strings.NewReader(`{"tags":["x"]}`)); status != 400 {
 		t.Errorf("an unknown app: %d", status)
 	}
+	// Deleted and deployed again, the same version starts with an empty
+	// cache.
+	if status, _ := e.call(t, "DELETE", "/v1/apps/plain", adminToken, nil); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
+	if status, body := e.deploy(t, "plain", filepath.Join(plainDir, bundle.DirName), nil, "plain.test"); status != 200 {
+		t.Fatalf("deploy again: %d %s", status, body)
+	}
+	if got := state(); got != "MISS" {
+		t.Errorf("after a delete and the same deploy: %s, want MISS", got)
+	}
 }
