@@ -51,7 +51,6 @@ func PathTag(path string) string { return "_wr_path:" + path }
 // app's cache (an edge host does when it deletes the app).
 const AppTag = "_wr_app"
 
-
 // Entry is a stored response.
 type Entry struct {
 	Status int         `json:"status"`
