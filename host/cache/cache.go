@@ -101,6 +101,7 @@ const (
 	Stale
 )
 
+// String is the state as the X-Wasmroute-Cache header says it.
 func (s State) String() string {
 	return [...]string{"MISS", "HIT", "STALE"}[s]
 }

@@ -96,6 +96,7 @@ type ConflictError struct {
 	Reason            string
 }
 
+// Error says which two routes conflict and why.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("routes %q and %q conflict: %s", e.Other, e.Pattern, e.Reason)
 }

@@ -77,6 +77,7 @@ type Error struct {
 	Output string
 }
 
+// Error says what failed to build, with the compiler's output.
 func (e *Error) Error() string { return fmt.Sprintf("%s: build failed:\n%s", e.Module, e.Output) }
 
 // group is the routes linked into one module.
