@@ -235,6 +235,11 @@ func (h *Host) regenerate(r *http.Request, s *generation, rt *route, key string)
 	limit := rt.maxDuration + 5*time.Second
 	req := r.Clone(context.Background())
 	req.Method, req.Body, req.ContentLength = http.MethodGet, http.NoBody, 0
+	// The entry is for everyone: the regeneration carries no one's
+	// credentials (as Next.js regenerates ISR pages without the visitor's
+	// cookies), so its answer can be stored.
+	req.Header.Del("Authorization")
+	req.Header.Del("Cookie")
 	go func() {
 		defer h.bg.Done()
 		defer h.flights.end(key, f)
