@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -66,6 +67,60 @@ func (c *adminClient) do(method, path string, body io.Reader, out any) (int, err
 	return resp.StatusCode, nil
 }
 
+// deployed is what a deploy answers: the version, the reference pulled,
+// and the host's steps.
+type deployed struct {
+	Version, Ref string
+	Steps        []struct {
+		Name    string
+		Seconds float64
+	}
+	Error  string
+	Status int
+}
+
+// deploy posts a deploy and shows each of the host's steps as it starts:
+// the host streams them as NDJSON, then the result.
+func (c *adminClient) deploy(app string, body []byte, pr *progress.Printer) (*deployed, error) {
+	path := "/v1/apps/" + app + "/deploy"
+	req, err := http.NewRequest("POST", c.url+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		// Refused before it began (a bad token, a malformed request).
+		b, _ := io.ReadAll(resp.Body)
+		var e struct{ Error string }
+		_ = json.Unmarshal(b, &e)
+		return nil, fmt.Errorf("POST %s: %d: %s", path, resp.StatusCode, e.Error)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 1<<20)
+	for lines.Scan() {
+		var ev struct{ Step string }
+		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Step != "" {
+			pr.Step("  on the host: " + ev.Step)
+			continue
+		}
+		var res deployed
+		if err := json.Unmarshal(lines.Bytes(), &res); err != nil {
+			return nil, fmt.Errorf("POST %s: %w", path, err)
+		}
+		if res.Error != "" {
+			return nil, fmt.Errorf("POST %s: %d: %s", path, res.Status, res.Error)
+		}
+		return &res, nil
+	}
+	return nil, fmt.Errorf("POST %s: the host ended the answer early: %v", path, lines.Err())
+}
+
 func newDeployCmd() *cobra.Command {
 	var to, app, token, from string
 	var domains []string
@@ -94,7 +149,7 @@ prints the version id. The token comes from WASMROUTE_TOKEN or --token.`,
 			req := map[string]any{"domains": domainsOrNil(domains)}
 			if from != "" {
 				req["ref"] = from
-				pr.Step(fmt.Sprintf("deploying %s to %s: pull, compile, start, switch", from, app))
+				pr.Step(fmt.Sprintf("deploying %s to %s", from, app))
 			} else {
 				dir := appDir(args)
 				manifest, err := upload(cmd, c, pr, dir)
@@ -102,17 +157,11 @@ prints the version id. The token comes from WASMROUTE_TOKEN or --token.`,
 					return err
 				}
 				req["manifest"] = json.RawMessage(manifest)
-				pr.Step(fmt.Sprintf("deploying %.12s to %s: compile, start, switch", bundle.Sum(manifest), app))
+				pr.Step(fmt.Sprintf("deploying %.12s to %s", bundle.Sum(manifest), app))
 			}
 			body, _ := json.Marshal(req)
-			var res struct {
-				Version, Ref string
-				Steps        []struct {
-					Name    string
-					Seconds float64
-				}
-			}
-			if _, err := c.do("POST", "/v1/apps/"+app+"/deploy", bytes.NewReader(body), &res); err != nil {
+			res, err := c.deploy(app, body, pr)
+			if err != nil {
 				return err
 			}
 			pr.Done()

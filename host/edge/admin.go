@@ -269,19 +269,42 @@ func (a *Admin) deploy(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, fmt.Errorf("%w: give either \"manifest\" or \"ref\"", ErrBadRequest))
 		return
 	}
+	// A client that accepts NDJSON gets each step as it starts, then the
+	// result (or {"error", "status"}) as the last line.
+	var begin func(string)
+	var enc *json.Encoder
+	if r.Header.Get("Accept") == ndjson {
+		w.Header().Set("Content-Type", ndjson)
+		w.WriteHeader(http.StatusOK)
+		enc = json.NewEncoder(w)
+		flusher := http.NewResponseController(w)
+		begin = func(step string) {
+			_ = enc.Encode(map[string]string{"step": step})
+			_ = flusher.Flush()
+		}
+	}
 	var d Deployment
 	var err error
 	if req.Ref != "" {
-		d, err = a.s.DeployRef(r.Context(), r.PathValue("name"), req.Ref, req.Domains)
+		d, err = a.s.deployRef(r.Context(), r.PathValue("name"), req.Ref, req.Domains, begin)
 	} else {
-		d, err = a.s.Deploy(r.Context(), r.PathValue("name"), req.Manifest, req.Domains)
+		d, err = a.s.deploy(r.Context(), r.PathValue("name"), req.Manifest, req.Domains, begin)
 	}
-	if err != nil {
+	switch {
+	case enc != nil && err != nil:
+		status, msg := a.classify(err)
+		_ = enc.Encode(map[string]any{"error": msg, "status": status})
+	case enc != nil:
+		_ = enc.Encode(d)
+	case err != nil:
 		a.fail(w, err)
-		return
+	default:
+		writeJSON(w, http.StatusOK, d)
 	}
-	writeJSON(w, http.StatusOK, d)
 }
+
+// ndjson is the media type of a deploy that reports its steps as it goes.
+const ndjson = "application/x-ndjson"
 
 func (a *Admin) rollback(w http.ResponseWriter, r *http.Request) {
 	var req struct {
@@ -326,10 +349,16 @@ func (a *Admin) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// fail answers an error: 413 for a body over its limit, 400 for the
-// client's mistakes, 502 for a registry's, 500 for the host's, with the
-// reason.
+// fail answers an error with its status and reason (classify).
 func (a *Admin) fail(w http.ResponseWriter, err error) {
+	status, msg := a.classify(err)
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// classify returns an error's status and the reason to give: 413 for a
+// body over its limit, 400 for the client's mistakes, 502 for a registry's,
+// 500 for the host's. It logs the failure.
+func (a *Admin) classify(err error) (int, string) {
 	status := http.StatusInternalServerError
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -345,7 +374,7 @@ func (a *Admin) fail(w http.ResponseWriter, err error) {
 		msg = fmt.Sprintf("the upload is over the limit of %d bytes", tooLarge.Limit)
 	}
 	a.log.Warn("admin request failed", slog.Int("status", status), slog.String("error", msg))
-	writeJSON(w, status, map[string]string{"error": msg})
+	return status, msg
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

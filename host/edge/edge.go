@@ -271,13 +271,27 @@ type Step struct {
 // starting an instance of each module), and only then switches to it. A
 // failure leaves the old version serving. It returns the version id and
 // how long each step took.
-func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domains []string) (d Deployment, err error) {
-	mark := time.Now()
-	step := func(name string) {
-		now := time.Now()
-		d.Steps = append(d.Steps, Step{Name: name, Seconds: now.Sub(mark).Seconds()})
-		mark = now
+func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domains []string) (Deployment, error) {
+	return s.deploy(ctx, name, manifest, domains, nil)
+}
+
+// deploy is Deploy, telling begin (if not nil) the name of each step as it
+// starts, for a client that shows them as they go.
+func (s *Server) deploy(ctx context.Context, name string, manifest []byte, domains []string, begin func(step string)) (d Deployment, err error) {
+	if begin == nil {
+		begin = func(string) {}
 	}
+	mark := time.Now()
+	// step records the step that ended and announces the next.
+	step := func(done, next string) {
+		now := time.Now()
+		d.Steps = append(d.Steps, Step{Name: done, Seconds: now.Sub(mark).Seconds()})
+		mark = now
+		if next != "" {
+			begin(next)
+		}
+	}
+	begin("check")
 	defer func() {
 		if ValidName(name) {
 			s.m.deploys.WithLabelValues(name, result(err)).Inc()
@@ -364,23 +378,25 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	if err != nil {
 		return d, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	step("check")
+	step("check", "compile")
 	if err := next.h.Compile(); err != nil {
 		next.h.Close(ctx)
 		return d, fmt.Errorf("%w: the new version does not compile: %v", ErrBadRequest, err)
 	}
-	step("compile")
+	step("compile", "start")
 	if err := next.h.Warm(ctx); err != nil {
 		next.h.Close(ctx)
 		return d, fmt.Errorf("%w: the new version does not start: %v", ErrBadRequest, err)
 	}
-	step("start")
 	if m.App.Health != "" {
+		step("start", "health")
 		if err := s.healthCheck(ctx, next.h, m.App.Health); err != nil {
 			next.h.Close(ctx)
 			return d, fmt.Errorf("%w: the new version is not healthy: %v", ErrBadRequest, err)
 		}
-		step("health")
+		step("health", "switch")
+	} else {
+		step("start", "switch")
 	}
 	if domains == nil {
 		if old := s.get(name); old != nil {
@@ -403,7 +419,7 @@ func (s *Server) Deploy(ctx context.Context, name string, manifest []byte, domai
 	}
 	failpoint("deploy-switched")
 	s.swap(next)
-	step("switch")
+	step("switch", "")
 	d.Version = version
 	s.log.Info("deployed", slog.String("app", name), slog.String("version", version))
 	// Keep the last KeepVersions versions, and the modules some app
@@ -475,8 +491,16 @@ func (r *recorder) Write(p []byte) (int, error) {
 // names the artifact by digest. A registry that fails leaves the app as it
 // was.
 func (s *Server) DeployRef(ctx context.Context, name, ref string, domains []string) (Deployment, error) {
+	return s.deployRef(ctx, name, ref, domains, nil)
+}
+
+// deployRef is DeployRef, telling begin of each step as deploy does.
+func (s *Server) deployRef(ctx context.Context, name, ref string, domains []string, begin func(string)) (Deployment, error) {
 	if !ValidName(name) {
 		return Deployment{}, fmt.Errorf("%w: %q is not an app name (lower-case letters, digits and -, at most 63)", ErrBadRequest, name)
+	}
+	if begin != nil {
+		begin("pull")
 	}
 	start := time.Now()
 	manifest, pinned, err := oci.Pull(ctx, ref, s, s.opts.Registry)
@@ -492,7 +516,7 @@ func (s *Server) DeployRef(ctx context.Context, name, ref string, domains []stri
 	}
 	s.log.Info("pulled", slog.String("app", name), slog.String("ref", pinned))
 	pulled := Step{Name: "pull", Seconds: time.Since(start).Seconds()}
-	d, err := s.Deploy(ctx, name, manifest, domains)
+	d, err := s.deploy(ctx, name, manifest, domains, begin)
 	d.Ref = pinned
 	d.Steps = append([]Step{pulled}, d.Steps...)
 	return d, err
