@@ -509,3 +509,48 @@ func TestEdgeRevalidate(t *testing.T) {
 		t.Errorf("after a delete and the same deploy: %s, want MISS", got)
 	}
 }
+
+// TestEdgeDeployStreamsSteps asks for the deploy's steps as NDJSON: one
+// line as each starts, then the result; a deploy that fails ends with the
+// error and its status.
+func TestEdgeDeployStreamsSteps(t *testing.T) {
+	e := openEdge(t, t.TempDir())
+	plain := filepath.Join(plainDir, bundle.DirName)
+	if status, body := e.deploy(t, "plain", plain, nil, "plain.test"); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	m, _ := bundle.Load(plain)
+	for _, tt := range []struct {
+		name string
+		edit func(*bundle.Manifest)
+		want []string // the lines, by a key each has
+	}{
+		{"a deploy", func(m *bundle.Manifest) { m.App.MaxURLLength = 1234 }, []string{`{"step":"check"}`, `{"step":"compile"}`, `{"step":"start"}`, `{"step":"switch"}`, `"version":`}},
+		{"with a health route", func(m *bundle.Manifest) { m.App.Health = "/api/ok" }, []string{`{"step":"check"}`, `{"step":"compile"}`, `{"step":"start"}`, `{"step":"health"}`, `{"step":"switch"}`, `"version":`}},
+		{"a failed one", func(m *bundle.Manifest) { m.App.Health = "/api/nope" }, []string{`{"step":"check"}`, `{"step":"compile"}`, `{"step":"start"}`, `{"step":"health"}`, `"status":400`}},
+	} {
+		edited := *m
+		edited.Format = bundle.Format
+		tt.edit(&edited)
+		manifest, _ := json.Marshal(edited)
+		body, _ := json.Marshal(map[string]any{"manifest": json.RawMessage(manifest)})
+		req, _ := http.NewRequest("POST", e.admin.URL+"/v1/apps/plain/deploy", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		req.Header.Set("Accept", "application/x-ndjson")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if resp.Header.Get("Content-Type") != "application/x-ndjson" || len(lines) != len(tt.want) {
+			t.Fatalf("%s: %s\n%s", tt.name, resp.Header.Get("Content-Type"), out)
+		}
+		for i, want := range tt.want {
+			if !strings.Contains(lines[i], want) {
+				t.Errorf("%s: line %d is %s, want %s", tt.name, i, lines[i], want)
+			}
+		}
+	}
+}
