@@ -88,12 +88,17 @@ func (h *Host) tagKey(tag string) string { return h.opts.AppName + "\x00" + tag 
 // and the route) when it must, storing the answer when it may be stored.
 func (h *Host) serveCached(rec *recorder, r *http.Request, s *generation, rt *route, next func(*recorder)) {
 	key := h.cacheKey(r, s)
+	state := cache.Miss
+	if on := h.opts.OnCache; on != nil {
+		defer func() { on(rt.Pattern, state.String()) }()
+	}
 	// A route that caches only by its responses is looked up once one of
 	// them has been stored, so dynamic routes cost no lookup.
 	if rt.cacheRule != cache.ByResponse || rt.cacheStored.Load() {
 		waited := false
 		for {
-			e, state := h.lookup(r, key)
+			var e *cache.Entry
+			e, state = h.lookup(r, key)
 			if state != cache.Miss {
 				writeEntry(rec, r, e, state)
 				if state == cache.Stale {

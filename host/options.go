@@ -115,6 +115,10 @@ type Options struct {
 	// route's pattern ("" when none matched), the status sent, and how
 	// long it took: for metrics.
 	OnRequest func(route string, status int, took time.Duration)
+	// OnCache, if set, is called for every request the response cache
+	// takes, with the route's pattern and how it answered: "HIT", "STALE"
+	// or "MISS". For metrics.
+	OnCache func(route, state string)
 	// Version, if set, is the version of the bundle to serve, instead of
 	// its current one: an edge host loads a version to check it before it
 	// makes it current.

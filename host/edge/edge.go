@@ -196,6 +196,7 @@ func (s *Server) load(name, version string) (*app, error) {
 	}
 	opts.KV = store
 	opts.OnRequest = func(route string, status int, took time.Duration) { s.m.observe(name, route, status, took) }
+	opts.OnCache = func(route, state string) { s.m.cache.WithLabelValues(name, route, state).Inc() }
 	h, err := s.e.Load(dir, opts)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ type metrics struct {
 	instance  *prometheus.HistogramVec
 	deploys   *prometheus.CounterVec
 	rollbacks *prometheus.CounterVec
+	cache     *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -38,8 +39,10 @@ func newMetrics(s *Server) *metrics {
 			Help: "Deploys, by app and result (ok, failed)."}, []string{"app", "result"}),
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmroute_rollbacks_total",
 			Help: "Rollbacks, by app and result (ok, failed)."}, []string{"app", "result"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmroute_cache_requests_total",
+			Help: "Requests the response cache took, by app, route and how it answered (HIT, STALE, MISS)."}, []string{"app", "route", "state"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.compile, m.instance, m.deploys, m.rollbacks,
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.compile, m.instance, m.deploys, m.rollbacks, m.cache,
 		instanceCollector{s}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

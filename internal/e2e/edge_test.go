@@ -497,6 +497,16 @@ func TestEdgeRevalidate(t *testing.T) {
 	if status, _ := e.call(t, "POST", "/v1/apps/nope/revalidate", adminToken, strings.NewReader(`{"tags":["x"]}`)); status != 400 {
 		t.Errorf("an unknown app: %d", status)
 	}
+	_, metrics := e.call(t, "GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`wasmroute_cache_requests_total{app="plain",route="/api/cache/timed",state="MISS"} 2`,
+		`wasmroute_cache_requests_total{app="plain",route="/api/cache/timed",state="HIT"} 3`,
+		`wasmroute_cache_requests_total{app="plain",route="/api/cache/timed",state="STALE"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// Deleted and deployed again, the same version starts with an empty
 	// cache.
 	if status, _ := e.call(t, "DELETE", "/v1/apps/plain", adminToken, nil); status != 204 {
