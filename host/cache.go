@@ -137,7 +137,7 @@ func (h *Host) lookup(r *http.Request, key string) (*cache.Entry, cache.State) {
 	ctx := r.Context()
 	e, err := h.cache.Get(ctx, key)
 	if err != nil {
-		h.cacheError("cache read failed", err)
+		h.cacheError("cache read failed; serving without the cache", err)
 		return nil, cache.Miss
 	}
 	if e == nil || !e.Matches(r.Header) {
@@ -148,7 +148,7 @@ func (h *Host) lookup(r *http.Request, key string) (*cache.Entry, cache.State) {
 	}
 	tags, err := h.cache.Tags(ctx, e.Tags)
 	if err != nil {
-		h.cacheError("cache read failed", err)
+		h.cacheError("cache read failed; serving without the cache", err)
 		return nil, cache.Miss
 	}
 	return e, e.State(time.Now(), tags)
@@ -210,7 +210,7 @@ func (h *Host) store(r *http.Request, rt *route, key string, cw *capture, inner 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cacheWriteTimeout)
 	defer cancel()
 	if err := h.cache.Set(ctx, key, e); err != nil {
-		h.cacheError("cache write failed", err)
+		h.cacheError("cache write failed; the answer is not kept", err)
 		return false
 	}
 	rt.cacheStored.Store(true)
@@ -302,7 +302,7 @@ func (h *Host) cacheError(msg string, err error) {
 	n := ce.suppressed
 	ce.last, ce.suppressed = now, 0
 	ce.mu.Unlock()
-	h.log.Warn(msg+"; serving without the cache", slog.String("error", err.Error()), slog.Int("not_logged_since", n))
+	h.log.Warn(msg, slog.String("error", err.Error()), slog.Int("not_logged_since", n))
 }
 
 // capture passes a response on to the client while it keeps a copy of

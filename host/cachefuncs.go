@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -51,8 +50,9 @@ func revalidateFunc(fn string, path, expire bool) api.GoModuleFunc {
 		err := c.h.revalidate(c, []string{tag}, expire)
 		c.resume(held)
 		if err != nil {
-			c.h.log.Error("cache revalidation failed", slog.String("request_id", c.id), slog.String("route", c.route.Pattern),
-				slog.String("tag", tag), slog.String("error", err.Error()))
+			// A guest may call this in a loop: the line is the cache's,
+			// once every cacheErrorEvery.
+			c.h.cacheError("cache revalidation failed", err)
 			result(stack, abi.ErrStore)
 			return
 		}

@@ -112,6 +112,33 @@ type Tags struct {
 	Stale, Expired time.Time
 }
 
+// raise moves the times up to at (with expire, the expiry too), never
+// down: revalidations may arrive out of order.
+func (tt Tags) raise(at time.Time, expire bool) Tags {
+	if at.After(tt.Stale) {
+		tt.Stale = at
+	}
+	if expire && at.After(tt.Expired) {
+		tt.Expired = at
+	}
+	return tt
+}
+
+// latest returns the latest times of any of tags in times, and at least
+// those of from.
+func latest(times map[string]Tags, tags []string, from Tags) Tags {
+	for _, t := range tags {
+		tt := times[t]
+		if tt.Stale.After(from.Stale) {
+			from.Stale = tt.Stale
+		}
+		if tt.Expired.After(from.Expired) {
+			from.Expired = tt.Expired
+		}
+	}
+	return from
+}
+
 // State says whether e is a hit, stale or a miss at now, given the times
 // its tags were revalidated.
 func (e *Entry) State(now time.Time, tags Tags) State {

@@ -180,6 +180,7 @@ func TestMemory(t *testing.T) {
 
 	m.Revalidate(ctx, []string{"x"}, false, now)
 	m.Revalidate(ctx, []string{"y"}, true, now.Add(time.Second))
+	m.Revalidate(ctx, []string{"y"}, true, now.Add(-time.Hour)) // late and older: nothing moves back
 	if tt, _ := m.Tags(ctx, []string{"x", "y", "z"}); !tt.Stale.Equal(now.Add(time.Second)) || !tt.Expired.Equal(now.Add(time.Second)) {
 		t.Errorf("tags: %+v", tt)
 	}

@@ -101,17 +101,7 @@ func (m *Memory) Len() (entries int, bytes int64) {
 func (m *Memory) Tags(_ context.Context, tags []string) (Tags, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out Tags
-	for _, t := range tags {
-		tt := m.tags[t]
-		if tt.Stale.After(out.Stale) {
-			out.Stale = tt.Stale
-		}
-		if tt.Expired.After(out.Expired) {
-			out.Expired = tt.Expired
-		}
-	}
-	return out, nil
+	return latest(m.tags, tags, Tags{}), nil
 }
 
 // Revalidate implements Store.
@@ -119,12 +109,7 @@ func (m *Memory) Revalidate(_ context.Context, tags []string, expire bool, at ti
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, t := range tags {
-		tt := m.tags[t]
-		tt.Stale = at
-		if expire {
-			tt.Expired = at
-		}
-		m.tags[t] = tt
+		m.tags[t] = m.tags[t].raise(at, expire)
 	}
 	if len(m.tags) > maxTagTimes {
 		m.forgetTagsLocked()

@@ -178,14 +178,7 @@ func (r *Redis) note(tags []string, expire bool, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range tags {
-		tt := r.tags[t]
-		if at.After(tt.Stale) {
-			tt.Stale = at
-		}
-		if expire && at.After(tt.Expired) {
-			tt.Expired = at
-		}
-		r.tags[t] = tt
+		r.tags[t] = r.tags[t].raise(at, expire)
 	}
 	if len(r.tags) > maxTagTimes { // the hash in Redis is bounded alike
 		clear(r.tags)
@@ -265,17 +258,7 @@ func (r *Redis) Tags(_ context.Context, tags []string) (Tags, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := Tags{Stale: r.forgot}
-	for _, t := range tags {
-		tt := r.tags[t]
-		if tt.Stale.After(out.Stale) {
-			out.Stale = tt.Stale
-		}
-		if tt.Expired.After(out.Expired) {
-			out.Expired = tt.Expired
-		}
-	}
-	return out, nil
+	return latest(r.tags, tags, Tags{Stale: r.forgot}), nil
 }
 
 // forgotField is the field of the tag hash that holds when the hash

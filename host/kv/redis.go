@@ -33,9 +33,6 @@ func OpenRedis(url string) (*Redis, error) {
 	return &Redis{c: c}, nil
 }
 
-// Client is the connection, for a response cache on the same server.
-func (r *Redis) Client() *redis.Client { return r.c }
-
 // Close closes the connection; the stores stop working.
 func (r *Redis) Close() error { return r.c.Close() }
 
@@ -58,11 +55,11 @@ type redisStore struct {
 	owner                     *Redis // closed with the store (OpenRedisStore)
 }
 
-// Replies of the write script (an incr that succeeds replies with the new
-// value, as text).
+// Replies of the write script, besides 0 for a compare-and-swap that found
+// another value (an incr that succeeds replies with the new value, as
+// text).
 const (
 	scriptDone  = 1
-	scriptNo    = 0  // compare-and-swap found another value
 	scriptQuota = -1 // past the quota
 	scriptNaN   = -2 // incr of a value that is not an integer
 )

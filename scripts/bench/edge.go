@@ -493,16 +493,6 @@ func freeAddrs(n int) []string {
 // /proc/PID/smaps_rollup: shared pages divided among the processes that
 // map them. 0 if unknown.
 func processPSS(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
-			var kb uint64
-			fmt.Sscan(rest, &kb)
-			return kb << 10
-		}
-	}
-	return 0
+	n, _ := procFileKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
+	return n
 }

@@ -663,17 +663,23 @@ func processCPU(pid int) (time.Duration, error) {
 // processRSS returns the resident memory of process pid, from
 // /proc/PID/status (Linux only; elsewhere an error).
 func processRSS(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procFileKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+}
+
+// procFileKB reads the "key N kB" line of a /proc file, in bytes.
+func procFileKB(path, key string) (uint64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
-	return statusRSS(string(b))
+	return procKB(string(b), key)
 }
 
-// statusRSS reads the VmRSS line of a /proc/PID/status file, in bytes.
-func statusRSS(status string) (uint64, error) {
-	for _, line := range strings.Split(status, "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+// procKB reads the "key N kB" line of /proc text (status, meminfo,
+// smaps_rollup), in bytes.
+func procKB(text, key string) (uint64, error) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			f := strings.Fields(rest)
 			if len(f) == 2 && f[1] == "kB" {
 				if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
@@ -682,7 +688,7 @@ func statusRSS(status string) (uint64, error) {
 			}
 		}
 	}
-	return 0, errors.New("no VmRSS line in /proc status")
+	return 0, fmt.Errorf("no %s line in kB", key)
 }
 
 // statCPU reads utime and stime, fields 14 and 15 of a /proc/PID/stat line,

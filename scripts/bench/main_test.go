@@ -64,7 +64,7 @@ func TestFmtDur(t *testing.T) {
 	}
 }
 
-func TestStatusRSS(t *testing.T) {
+func TestProcKB(t *testing.T) {
 	for _, tt := range []struct {
 		name, status string
 		want         uint64
@@ -76,9 +76,9 @@ func TestStatusRSS(t *testing.T) {
 		{"not a number", "VmRSS:\t x kB\n", 0, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := statusRSS(tt.status)
+			got, err := procKB(tt.status, "VmRSS:")
 			if (err == nil) != tt.ok || got != tt.want {
-				t.Errorf("statusRSS = %d, %v; want %d (ok %v)", got, err, tt.want, tt.ok)
+				t.Errorf("procKB = %d, %v; want %d (ok %v)", got, err, tt.want, tt.ok)
 			}
 		})
 	}

@@ -355,18 +355,8 @@ func manyAppsChild(bundleDir, cache string, n int) error {
 // systemShmem is the machine's shared memory (/proc/meminfo), where memfd
 // pages live whether mapped or not.
 func systemShmem() uint64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Shmem:"); ok {
-			var kb uint64
-			fmt.Sscan(rest, &kb)
-			return kb << 10
-		}
-	}
-	return 0
+	n, _ := procFileKB("/proc/meminfo", "Shmem:")
+	return n
 }
 
 func selfRSS() uint64 {
